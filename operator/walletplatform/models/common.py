@@ -1,0 +1,138 @@
+"""Shared model building blocks: the base model, durations, quantities, JSON types and the
+cross-field rules that are declared once and become both a Python check and a CRD CEL rule.
+
+Used by every other module of ``walletplatform.models``."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, ClassVar, NamedTuple, TypeAlias
+
+import pydantic
+from pydantic import alias_generators
+from pydantic_core import PydanticCustomError
+
+JsonValue: TypeAlias = "str | int | float | bool | None | list[JsonValue] | dict[str, JsonValue]"
+Manifest: TypeAlias = dict[str, JsonValue]
+"""A Kubernetes object as plain JSON data: what the renderer returns and the adapters apply."""
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$"
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+DURATION_PATTERN = r"^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
+
+
+def parse_duration(value: object) -> timedelta:
+    """Parse "90s", "15m", "2h30m" or "14d" (or a number of seconds) into a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration such as 30s, 15m, 2h or 14d")
+    if isinstance(value, int | float):
+        return timedelta(seconds=float(value))
+    if isinstance(value, str):
+        match = _DURATION.match(value.strip())
+        if value.strip() and match and any(match.groups()):
+            days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+            return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    raise ValueError(f"{value!r} is not a duration such as 30s, 15m, 2h or 14d")
+
+
+def format_duration(value: timedelta) -> str:
+    """Format a timedelta the way ``parse_duration`` reads it, e.g. 1d2h or 90s -> 1m30s."""
+    total = int(value.total_seconds())
+    if total == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, total = divmod(total, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+Duration = Annotated[
+    timedelta,
+    pydantic.BeforeValidator(parse_duration),
+    pydantic.PlainSerializer(format_duration, return_type=str),
+    pydantic.WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN}),
+]
+Quantity = Annotated[str, pydantic.StringConstraints(pattern=QUANTITY)]
+DnsLabel = Annotated[str, pydantic.StringConstraints(pattern=DNS_LABEL, max_length=63)]
+
+_QUANTITY_FACTORS = {
+    "": 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+    "Ki": 1024.0, "Mi": 1024.0**2, "Gi": 1024.0**3, "Ti": 1024.0**4,
+}
+
+
+def parse_quantity(value: str) -> float:
+    """Convert a Kubernetes quantity such as "512Mi", "250m" or "2" to a float of base units."""
+    match = re.match(QUANTITY, value)
+    if not match:
+        raise ValueError(f"{value!r} is not a Kubernetes quantity")
+    suffix = match.group(2) or ""
+    return float(value[: len(value) - len(suffix)]) * _QUANTITY_FACTORS[suffix]
+
+
+class Ordered(NamedTuple):
+    """A cross-field rule ``low <= high`` between two optional fields of one model.
+
+    Declared once on a model; it becomes the model's Python check and the CRD's CEL rule."""
+
+    low: str
+    high: str
+
+    def cel(self, model: type[pydantic.BaseModel]) -> dict[str, str]:
+        low, high = (model.model_fields[f].alias or f for f in (self.low, self.high))
+        return {
+            "rule": f"!has(self.{low}) || !has(self.{high}) || self.{low} <= self.{high}",
+            "message": f"{high} must be greater than or equal to {low}",
+            "fieldPath": f".{high}",
+            "reason": "FieldValueInvalid",
+        }
+
+
+def cross_field_error(field: str, message: str, **context: Any) -> PydanticCustomError:
+    """An error about one field of a model, found by a rule that looks at several fields.
+
+    ``walletplatform.models.errors`` appends ``field`` to the model's location so the reported
+    path names the field itself, e.g. ``spec.services[2].maxReplicas``."""
+    return PydanticCustomError("cross_field", message, {"field": field, **context})
+
+
+class WalletModel(pydantic.BaseModel):
+    """Base of every model: camelCase on the wire, unknown fields rejected, rules declared."""
+
+    model_config = pydantic.ConfigDict(
+        alias_generator=alias_generators.to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        use_enum_values=False,
+    )
+    __ordered__: ClassVar[tuple[Ordered, ...]] = ()
+
+    @pydantic.model_validator(mode="after")
+    def _check_ordered(self) -> WalletModel:
+        for rule in self.__ordered__:
+            low, high = getattr(self, rule.low), getattr(self, rule.high)
+            if low is not None and high is not None and low > high:
+                alias_low = type(self).model_fields[rule.low].alias or rule.low
+                alias_high = type(self).model_fields[rule.high].alias or rule.high
+                raise cross_field_error(
+                    alias_high,
+                    "{value} is less than {low_name} {low}",
+                    value=_show(high), low_name=alias_low, low=_show(low),
+                )
+        return self
+
+    def to_wire(self) -> dict[str, JsonValue]:
+        """The model as the JSON a user would write (camelCase, no unset optionals)."""
+        data: dict[str, JsonValue] = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return data
+
+
+def _show(value: object) -> str:
+    return format_duration(value) if isinstance(value, timedelta) else str(value)
