@@ -95,10 +95,12 @@ def resolve(
     for index, override in enumerate(spec.services):
         path = f"{prefix}.services[{index}]"
         if override.name not in catalog:
-            problems.append(errors.Problem(
-                path=f"{path}.name",
-                message=f"{override.name!r} is not a catalog service (known: {', '.join(sorted(catalog))})",
-            ))
+            problems.append(
+                errors.Problem(
+                    path=f"{path}.name",
+                    message=f"{override.name!r} is not a catalog service (known: {', '.join(sorted(catalog))})",
+                )
+            )
             continue
         if override.name in seen:
             problems.append(errors.Problem(path=f"{path}.name", message=f"{override.name!r} is listed twice"))
@@ -108,12 +110,6 @@ def resolve(
             resolved.append(merge_service(catalog[override.name], override))
         except pydantic.ValidationError as exc:
             problems += errors.problems_from(exc, prefix=path)
-    if spec.postgres.synchronous_replicas > spec.postgres.instances - 1:
-        problems.append(errors.Problem(
-            path=f"{prefix}.postgres.synchronousReplicas",
-            message=f"{spec.postgres.synchronous_replicas} is more than the {spec.postgres.instances - 1} "
-            f"replicas of {spec.postgres.instances} instances",
-        ))
     if problems:
         raise errors.SpecError(problems)
     vpa = {o.name: (o.vpa if o.vpa is not None else spec.vpa) for o in spec.services}

@@ -13,7 +13,7 @@ import pydantic
 from pydantic import alias_generators
 from pydantic_core import PydanticCustomError
 
-JsonValue: TypeAlias = "str | int | float | bool | None | list[JsonValue] | dict[str, JsonValue]"
+JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
 Manifest: TypeAlias = dict[str, JsonValue]
 """A Kubernetes object as plain JSON data: what the renderer returns and the adapters apply."""
 
@@ -59,11 +59,40 @@ Duration = Annotated[
     pydantic.WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN}),
 ]
 Quantity = Annotated[str, pydantic.StringConstraints(pattern=QUANTITY)]
+
+
+def _pinned(image: str) -> str:
+    """Reject images that are not pinned: no tag and no digest, or the moving tag latest."""
+    name = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    if "@sha256:" in image:
+        return image
+    if ":" not in name:
+        raise ValueError("the image has no tag or digest; pin it")
+    if name.endswith(":latest"):
+        raise ValueError("the tag 'latest' is not pinned; use a version tag or a digest")
+    return image
+
+
+PinnedImage = Annotated[
+    str,
+    pydantic.StringConstraints(pattern=r"^[^\s]+$", max_length=512),
+    pydantic.AfterValidator(_pinned),
+]
+
+
 DnsLabel = Annotated[str, pydantic.StringConstraints(pattern=DNS_LABEL, max_length=63)]
 
 _QUANTITY_FACTORS = {
-    "": 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
-    "Ki": 1024.0, "Mi": 1024.0**2, "Gi": 1024.0**3, "Ti": 1024.0**4,
+    "": 1.0,
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "Ki": 1024.0,
+    "Mi": 1024.0**2,
+    "Gi": 1024.0**3,
+    "Ti": 1024.0**4,
 }
 
 
@@ -102,6 +131,26 @@ def cross_field_error(field: str, message: str, **context: Any) -> PydanticCusto
     return PydanticCustomError("cross_field", message, {"field": field, **context})
 
 
+class Cel(NamedTuple):
+    """A CEL rule for the CRD, declared next to the Python validator that enforces the same rule."""
+
+    rule: str
+    message: str
+    field_path: str
+
+    def as_schema(self) -> dict[str, str]:
+        return {"rule": self.rule, "message": self.message, "fieldPath": self.field_path, "reason": "FieldValueInvalid"}
+
+
+def _cel_rules(schema: dict[str, Any], model: type[pydantic.BaseModel]) -> None:
+    """json_schema_extra hook: the model's declared rules become x-kubernetes-validations."""
+    ordered: tuple[Ordered, ...] = getattr(model, "__ordered__", ())
+    cel: tuple[Cel, ...] = getattr(model, "__cel__", ())
+    rules = [rule.cel(model) for rule in ordered] + [rule.as_schema() for rule in cel]
+    if rules:
+        schema["x-kubernetes-validations"] = rules
+
+
 class WalletModel(pydantic.BaseModel):
     """Base of every model: camelCase on the wire, unknown fields rejected, rules declared."""
 
@@ -111,8 +160,10 @@ class WalletModel(pydantic.BaseModel):
         extra="forbid",
         frozen=True,
         use_enum_values=False,
+        json_schema_extra=_cel_rules,
     )
     __ordered__: ClassVar[tuple[Ordered, ...]] = ()
+    __cel__: ClassVar[tuple[Cel, ...]] = ()
 
     @pydantic.model_validator(mode="after")
     def _check_ordered(self) -> WalletModel:
@@ -124,7 +175,9 @@ class WalletModel(pydantic.BaseModel):
                 raise cross_field_error(
                     alias_high,
                     "{value} is less than {low_name} {low}",
-                    value=_show(high), low_name=alias_low, low=_show(low),
+                    value=_show(high),
+                    low_name=alias_low,
+                    low=_show(low),
                 )
         return self
 

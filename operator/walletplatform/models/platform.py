@@ -9,6 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar, Literal
 
+import pydantic
 from pydantic import Field
 
 from walletplatform.models import common, service
@@ -20,7 +21,7 @@ class ServiceOverride(common.WalletModel):
     __ordered__: ClassVar[tuple[common.Ordered, ...]] = (common.Ordered("min_replicas", "max_replicas"),)
 
     name: common.DnsLabel = Field(description="Catalog name: user, account, transaction, ...")
-    image: str | None = Field(default=None, description="Image override (pinned tag or digest).")
+    image: common.PinnedImage | None = Field(default=None, description="Image override (pinned tag or digest).")
     min_replicas: int | None = Field(default=None, ge=1, description="Static floor override.")
     max_replicas: int | None = Field(default=None, ge=1, description="HPA maxReplicas override.")
     resources: service.Resources | None = Field(default=None, description="Requests/limits override.")
@@ -79,6 +80,14 @@ class Pooler(common.WalletModel):
 class Postgres(common.WalletModel):
     """Postgres: one primary and N replicas, run by CloudNativePG (Cluster)."""
 
+    __cel__: ClassVar[tuple[common.Cel, ...]] = (
+        common.Cel(
+            "!has(self.synchronousReplicas) || !has(self.instances) || self.synchronousReplicas < self.instances",
+            "synchronousReplicas must be less than instances (one instance is the primary)",
+            ".synchronousReplicas",
+        ),
+    )
+
     instances: int = Field(default=3, ge=1, le=20, description="1 primary + (instances-1) replicas.")
     version: str = Field(default="16.4", pattern=r"^[0-9]+(\.[0-9]+)?$", description="PostgreSQL version.")
     storage: Storage = Field(default_factory=lambda: Storage(size="20Gi"), description="Data volume.")
@@ -89,6 +98,17 @@ class Postgres(common.WalletModel):
     pooler: Pooler = Field(default_factory=Pooler, description="Connection pooler.")
     database: common.DnsLabel = Field(default="wallet", description="Application database name.")
     owner: common.DnsLabel = Field(default="wallet", description="Application database owner.")
+
+    @pydantic.model_validator(mode="after")
+    def _synchronous_below_instances(self) -> Postgres:
+        if self.synchronous_replicas >= self.instances:
+            raise common.cross_field_error(
+                "synchronousReplicas",
+                "{value} is not less than instances {instances}",
+                value=self.synchronous_replicas,
+                instances=self.instances,
+            )
+        return self
 
 
 class Monitoring(common.WalletModel):
@@ -105,7 +125,9 @@ class WalletPlatformSpec(common.WalletModel):
     """Desired state of one wallet platform."""
 
     environment: Literal["dev", "staging", "prod"] = Field(default="dev", description="Environment name.")
-    services: list[ServiceOverride] = Field(min_length=1, description="Services to run, by catalog name.")
+    services: list[ServiceOverride] = Field(
+        min_length=1, max_length=32, description="Services to run, by catalog name."
+    )
     image_pull_policy: Literal["IfNotPresent", "Always"] = Field(
         default="IfNotPresent", description="Image pull policy for service containers."
     )

@@ -65,9 +65,7 @@ def parse_document(data: object) -> Document:
     kind = data.get("kind")
     model = KINDS.get(kind) if isinstance(kind, str) else None
     if model is None:
-        raise errors.SpecError(
-            [errors.Problem(path="kind", message=f"{kind!r} is not one of {', '.join(KINDS)}")]
-        )
+        raise errors.SpecError([errors.Problem(path="kind", message=f"{kind!r} is not one of {', '.join(KINDS)}")])
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:

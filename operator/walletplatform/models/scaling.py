@@ -46,11 +46,17 @@ class Schedule(common.WalletModel):
 
     A window starting at 23:00 for 7h runs into the next morning; ``days`` are the days it starts."""
 
+    __cel__: ClassVar[tuple[common.Cel, ...]] = (
+        common.Cel("has(self.duration) != has(self.end)", "give exactly one of duration and end", ".duration"),
+    )
+
     name: common.DnsLabel = Field(description="Window name, shown in explanations.")
     start: ClockTime = Field(description="Local start time, HH:MM.")
     duration: common.Duration | None = Field(default=None, description="Length; give this or end.")
     end: ClockTime | None = Field(default=None, description="Local end time, HH:MM; give this or duration.")
-    days: list[Weekday] = Field(default_factory=lambda: list(ALL_DAYS), min_length=1, description="Start days.")
+    days: list[Weekday] = Field(
+        default_factory=lambda: list(ALL_DAYS), min_length=1, max_length=7, description="Start days."
+    )
     time_zone: TimeZone | None = Field(default=None, description="IANA zone; the policy's zone when unset.")
     floor: int = Field(ge=0, description="Replica floor while the window is active.")
 
@@ -60,7 +66,8 @@ class Schedule(common.WalletModel):
             raise common.cross_field_error("duration", "give exactly one of duration and end")
         if self.duration is not None and not timedelta(0) < self.duration <= timedelta(days=7):
             raise common.cross_field_error(
-                "duration", "{value} must be more than 0s and at most 7d",
+                "duration",
+                "{value} must be more than 0s and at most 7d",
                 value=common.format_duration(self.duration),
             )
         return self
@@ -106,12 +113,15 @@ class Predictive(common.WalletModel):
             )
         if self.lead_time < self.startup:
             raise common.cross_field_error(
-                "leadTime", "{value} is shorter than startup {startup}",
-                value=common.format_duration(self.lead_time), startup=common.format_duration(self.startup),
+                "leadTime",
+                "{value} is shorter than startup {startup}",
+                value=common.format_duration(self.lead_time),
+                startup=common.format_duration(self.startup),
             )
         if self.min_history > self.lookback:
             raise common.cross_field_error(
-                "minHistory", "{value} is longer than lookback {lookback}",
+                "minHistory",
+                "{value} is longer than lookback {lookback}",
                 value=common.format_duration(self.min_history),
                 lookback=common.format_duration(self.lookback),
             )
@@ -138,14 +148,24 @@ class Bounds(common.WalletModel):
 class ScalingPolicySpec(common.WalletModel):
     """Desired scaling behaviour for services of one WalletPlatform."""
 
+    __cel__: ClassVar[tuple[common.Cel, ...]] = (
+        common.Cel(
+            "!has(self.overrides) || self.overrides.all(o, o.service in self.services)",
+            "every override must name a service this policy governs",
+            ".overrides",
+        ),
+    )
+
     platform_ref: common.DnsLabel = Field(description="Name of the WalletPlatform in the same namespace.")
-    services: list[common.DnsLabel] = Field(min_length=1, description="Services of that platform it governs.")
+    services: list[common.DnsLabel] = Field(
+        min_length=1, max_length=32, description="Services of that platform it governs."
+    )
     mode: Mode = Field(default=Mode.AUTO, description="Auto applies floors; ForecastOnly reports; Paused freezes.")
     time_zone: TimeZone = Field(default="UTC", description="Default IANA time zone of the schedules.")
     bounds: Bounds = Field(default_factory=Bounds, description="Clamp for every floor.")
-    schedules: list[Schedule] = Field(default_factory=list, description="Recurring floors.")
+    schedules: list[Schedule] = Field(default_factory=list, max_length=64, description="Recurring floors.")
     predictive: Predictive | None = Field(default=None, description="Forecast-driven floors.")
-    overrides: list[Override] = Field(default_factory=list, description="Manual floors with an expiry.")
+    overrides: list[Override] = Field(default_factory=list, max_length=64, description="Manual floors with an expiry.")
     interval: common.Duration = Field(default=timedelta(seconds=60), description="How often to decide.")
     step_down_per_minute: int = Field(default=1, ge=1, description="Largest floor decrease per minute.")
     hold_on_error: common.Duration = Field(
@@ -157,7 +177,8 @@ class ScalingPolicySpec(common.WalletModel):
         for override in self.overrides:
             if override.service not in self.services:
                 raise common.cross_field_error(
-                    "overrides", "override for {service!r} names a service this policy does not govern",
+                    "overrides",
+                    "override for {service!r} names a service this policy does not govern",
                     service=override.service,
                 )
         return self

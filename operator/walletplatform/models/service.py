@@ -45,9 +45,7 @@ class ScalingDirection(common.WalletModel):
     stabilization_window_seconds: int = Field(
         ge=0, le=3600, description="Window over which the HPA takes the most conservative recommendation."
     )
-    select_policy: SelectPolicy = Field(
-        default=SelectPolicy.MAX, description="Which policy wins when several apply."
-    )
+    select_policy: SelectPolicy = Field(default=SelectPolicy.MAX, description="Which policy wins when several apply.")
     policies: list[ScalingRule] = Field(min_length=1, description="Rate limits for this direction.")
 
 
@@ -71,9 +69,7 @@ class Targets(common.WalletModel):
     """HPA resource utilisation targets in percent of requests."""
 
     cpu_utilization: int | None = Field(default=None, ge=1, le=100, description="CPU target, percent.")
-    memory_utilization: int | None = Field(
-        default=None, ge=1, le=100, description="Memory target, percent."
-    )
+    memory_utilization: int | None = Field(default=None, ge=1, le=100, description="Memory target, percent.")
 
 
 class ThroughputUnit(StrEnum):
@@ -112,9 +108,7 @@ class ServiceDefinition(common.WalletModel):
 
     name: common.DnsLabel = Field(description="Service name, e.g. transaction.")
     description: str = Field(default="", description="What the service does.")
-    image: Annotated[str, Field(pattern=r"^[^\s]+(:[A-Za-z0-9_][A-Za-z0-9_.-]*|@sha256:[a-f0-9]{64})$")] = (
-        Field(description="Container image, pinned by tag or digest.")
-    )
+    image: common.PinnedImage = Field(description="Container image, pinned by tag or digest.")
     port: int = Field(default=8080, ge=1, le=65535, description="HTTP port the service listens on.")
     metrics_port: int = Field(default=9090, ge=1, le=65535, description="Port serving /metrics.")
     health_path: str = Field(default="/healthz", description="Liveness probe path.")

@@ -15,8 +15,7 @@ def _direction(direction: service.ScalingDirection) -> common.JsonValue:
         "stabilizationWindowSeconds": direction.stabilization_window_seconds,
         "selectPolicy": direction.select_policy.value,
         "policies": [
-            {"type": p.type.value, "value": p.value, "periodSeconds": p.period_seconds}
-            for p in direction.policies
+            {"type": p.type.value, "value": p.value, "periodSeconds": p.period_seconds} for p in direction.policies
         ],
     }
 
@@ -27,12 +26,22 @@ def render_hpa(platform: ResolvedPlatform, svc: service.ServiceDefinition) -> co
     metrics: list[common.JsonValue] = []
     for resource, target in (("cpu", svc.targets.cpu_utilization), ("memory", svc.targets.memory_utilization)):
         if target is not None:
-            metrics.append({"type": "Resource", "resource": {
-                "name": resource, "target": {"type": "Utilization", "averageUtilization": target}}})
+            metrics.append(
+                {
+                    "type": "Resource",
+                    "resource": {"name": resource, "target": {"type": "Utilization", "averageUtilization": target}},
+                }
+            )
     for metric in svc.extra_metrics:
-        metrics.append({"type": "Pods", "pods": {
-            "metric": {"name": metric.name},
-            "target": {"type": "AverageValue", "averageValue": metric.average_value}}})
+        metrics.append(
+            {
+                "type": "Pods",
+                "pods": {
+                    "metric": {"name": metric.name},
+                    "target": {"type": "AverageValue", "averageValue": metric.average_value},
+                },
+            }
+        )
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
@@ -42,8 +51,10 @@ def render_hpa(platform: ResolvedPlatform, svc: service.ServiceDefinition) -> co
             "minReplicas": svc.min_replicas,
             "maxReplicas": svc.max_replicas,
             "metrics": metrics,
-            "behavior": {"scaleUp": _direction(svc.behavior.scale_up),
-                         "scaleDown": _direction(svc.behavior.scale_down)},
+            "behavior": {
+                "scaleUp": _direction(svc.behavior.scale_up),
+                "scaleDown": _direction(svc.behavior.scale_down),
+            },
         },
     }
 
@@ -96,7 +107,8 @@ def render_vpa(platform: ResolvedPlatform, svc: service.ServiceDefinition) -> co
         "spec": {
             "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
             "updatePolicy": {"updateMode": "Off"},
-            "resourcePolicy": {"containerPolicies": [
-                {"containerName": svc.name, "controlledResources": ["cpu", "memory"]}]},
+            "resourcePolicy": {
+                "containerPolicies": [{"containerName": svc.name, "controlledResources": ["cpu", "memory"]}]
+            },
         },
     }

@@ -13,8 +13,9 @@ def render_pdb(platform: ResolvedPlatform, svc: service.ServiceDefinition) -> co
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": labels.metadata(labels.service_name(platform.name, svc.name), platform.namespace,
-                                    platform.name, svc.name),
+        "metadata": labels.metadata(
+            labels.service_name(platform.name, svc.name), platform.namespace, platform.name, svc.name
+        ),
         "spec": {
             "maxUnavailable": 1,
             "selector": {"matchLabels": dict(labels.selector_labels(platform.name, svc.name))},

@@ -18,8 +18,12 @@ def render_service_monitor(platform: ResolvedPlatform) -> common.Manifest | None
         "kind": "ServiceMonitor",
         "metadata": labels.metadata(f"{platform.name}-services", platform.namespace, platform.name, "monitoring"),
         "spec": {
-            "selector": {"matchLabels": {"app.kubernetes.io/instance": platform.name,
-                                         "app.kubernetes.io/part-of": labels.PART_OF}},
+            "selector": {
+                "matchLabels": {
+                    "app.kubernetes.io/instance": platform.name,
+                    "app.kubernetes.io/part-of": labels.PART_OF,
+                }
+            },
             "namespaceSelector": {"matchNames": [platform.namespace]},
             "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "15s"}],
         },
@@ -37,25 +41,41 @@ def render_prometheus_rule(platform: ResolvedPlatform) -> common.Manifest | None
         latency_s = svc.slo.p95_latency_ms / 1000
         ratio = svc.slo.error_rate_percent / 100
         alert_labels = {"service": svc.name, "platform": platform.name}
-        groups.append({"name": f"{svc.name}.slo", "rules": [
-            {"alert": "WalletLatencyP95High",
-             "expr": f"histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket"
-                     f"{{{sel}}}[5m]))) > {latency_s:g}",
-             "for": "10m", "labels": {**alert_labels, "severity": "warning"},
-             "annotations": {"summary": f"{svc.name} p95 latency above {svc.slo.p95_latency_ms} ms"}},
-            {"alert": "WalletErrorRatioHigh",
-             "expr": f'sum(rate(http_requests_total{{{sel},code=~"5.."}}[5m])) / '
-                     f"sum(rate(http_requests_total{{{sel}}}[5m])) > {ratio:g}",
-             "for": "5m", "labels": {**alert_labels, "severity": "critical"},
-             "annotations": {"summary": f"{svc.name} 5xx ratio above {svc.slo.error_rate_percent:g}%"}},
-            {"alert": "WalletSaturated",
-             "expr": f"kube_horizontalpodautoscaler_status_current_replicas{{{hpa}}} >= "
-                     f"kube_horizontalpodautoscaler_spec_max_replicas{{{hpa}}}",
-             "for": "15m", "labels": {**alert_labels, "severity": "warning"},
-             "annotations": {"summary": f"{svc.name} has been at its HPA maximum for 15 minutes; "
-                                        f"it cannot absorb more than {svc.slo.throughput} "
-                                        f"{svc.slo.throughput_unit.value}"}},
-        ]})
+        groups.append(
+            {
+                "name": f"{svc.name}.slo",
+                "rules": [
+                    {
+                        "alert": "WalletLatencyP95High",
+                        "expr": f"histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket"
+                        f"{{{sel}}}[5m]))) > {latency_s:g}",
+                        "for": "10m",
+                        "labels": {**alert_labels, "severity": "warning"},
+                        "annotations": {"summary": f"{svc.name} p95 latency above {svc.slo.p95_latency_ms} ms"},
+                    },
+                    {
+                        "alert": "WalletErrorRatioHigh",
+                        "expr": f'sum(rate(http_requests_total{{{sel},code=~"5.."}}[5m])) / '
+                        f"sum(rate(http_requests_total{{{sel}}}[5m])) > {ratio:g}",
+                        "for": "5m",
+                        "labels": {**alert_labels, "severity": "critical"},
+                        "annotations": {"summary": f"{svc.name} 5xx ratio above {svc.slo.error_rate_percent:g}%"},
+                    },
+                    {
+                        "alert": "WalletSaturated",
+                        "expr": f"kube_horizontalpodautoscaler_status_current_replicas{{{hpa}}} >= "
+                        f"kube_horizontalpodautoscaler_spec_max_replicas{{{hpa}}}",
+                        "for": "15m",
+                        "labels": {**alert_labels, "severity": "warning"},
+                        "annotations": {
+                            "summary": f"{svc.name} has been at its HPA maximum for 15 minutes; "
+                            f"it cannot absorb more than {svc.slo.throughput} "
+                            f"{svc.slo.throughput_unit.value}"
+                        },
+                    },
+                ],
+            }
+        )
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",

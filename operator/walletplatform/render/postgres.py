@@ -6,7 +6,8 @@ application credentials live in the ``<cluster>-app`` Secret that CloudNativePG 
 from __future__ import annotations
 
 from walletplatform.catalog import ResolvedPlatform
-from walletplatform.models import common, platform as platform_model
+from walletplatform.models import common
+from walletplatform.models import platform as platform_model
 from walletplatform.render import labels
 
 MiB = 1024 * 1024
@@ -55,8 +56,7 @@ def render_cluster(platform: ResolvedPlatform) -> common.Manifest:
         storage["storageClass"] = pg.storage.storage_class
     postgresql: dict[str, common.JsonValue] = {"parameters": dict(derive_parameters(pg))}
     if pg.synchronous_replicas:
-        postgresql["synchronous"] = {"method": "any", "number": pg.synchronous_replicas,
-                                     "dataDurability": "required"}
+        postgresql["synchronous"] = {"method": "any", "number": pg.synchronous_replicas, "dataDurability": "required"}
     meta = labels.metadata(name, platform.namespace, platform.name, "postgres")
     if platform.spec.retain_data:
         meta["annotations"] = {labels.RETAIN_ANNOTATION: "true"}

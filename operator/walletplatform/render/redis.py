@@ -29,8 +29,9 @@ def render_config(platform: ResolvedPlatform) -> common.Manifest:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": labels.metadata(f"{labels.redis_name(platform.name)}-config", platform.namespace,
-                                    platform.name, "redis"),
+        "metadata": labels.metadata(
+            f"{labels.redis_name(platform.name)}-config", platform.namespace, platform.name, "redis"
+        ),
         "data": {CONFIG_KEY: "\n".join(lines) + "\n"},
     }
 
@@ -46,13 +47,16 @@ def render_cluster(platform: ResolvedPlatform) -> common.Manifest:
         "kubernetesConfig": {
             "image": f"{IMAGE}:{version}",
             "imagePullPolicy": "IfNotPresent",
-            "resources": {"requests": {"cpu": redis.cpu, "memory": redis.memory},
-                          "limits": {"cpu": redis.cpu, "memory": redis.memory}},
+            "resources": {
+                "requests": {"cpu": redis.cpu, "memory": redis.memory},
+                "limits": {"cpu": redis.cpu, "memory": redis.memory},
+            },
         },
-        "redisLeader": {"replicas": redis.leaders,
-                        "redisConfig": {"additionalRedisConfig": f"{name}-config"}},
-        "redisFollower": {"replicas": redis.leaders * redis.followers_per_leader,
-                          "redisConfig": {"additionalRedisConfig": f"{name}-config"}},
+        "redisLeader": {"replicas": redis.leaders, "redisConfig": {"additionalRedisConfig": f"{name}-config"}},
+        "redisFollower": {
+            "replicas": redis.leaders * redis.followers_per_leader,
+            "redisConfig": {"additionalRedisConfig": f"{name}-config"},
+        },
         "podSecurityContext": {"runAsUser": 1000, "fsGroup": 1000},
     }
     if redis.persistence is not None:
@@ -62,10 +66,8 @@ def render_cluster(platform: ResolvedPlatform) -> common.Manifest:
         }
         if redis.persistence.storage_class:
             claim["storageClassName"] = redis.persistence.storage_class
-        spec["storage"] = {"keepAfterDelete": platform.spec.retain_data,
-                           "volumeClaimTemplate": {"spec": claim}}
+        spec["storage"] = {"keepAfterDelete": platform.spec.retain_data, "volumeClaimTemplate": {"spec": claim}}
     meta = labels.metadata(name, platform.namespace, platform.name, "redis")
     if platform.spec.retain_data:
         meta["annotations"] = {labels.RETAIN_ANNOTATION: "true"}
-    return {"apiVersion": "redis.redis.opstreelabs.in/v1beta2", "kind": "RedisCluster",
-            "metadata": meta, "spec": spec}
+    return {"apiVersion": "redis.redis.opstreelabs.in/v1beta2", "kind": "RedisCluster", "metadata": meta, "spec": spec}

@@ -14,8 +14,9 @@ def render_service_account(platform: ResolvedPlatform, svc: service.ServiceDefin
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": labels.metadata(labels.service_name(platform.name, svc.name), platform.namespace,
-                                    platform.name, svc.name),
+        "metadata": labels.metadata(
+            labels.service_name(platform.name, svc.name), platform.namespace, platform.name, svc.name
+        ),
         "automountServiceAccountToken": False,
     }
 
@@ -42,12 +43,20 @@ def _env(platform: ResolvedPlatform, svc: service.ServiceDefinition) -> list[com
     for call in svc.calls:
         if call in platform.names:
             host = labels.service_name(platform.name, call)
-            env.append({"name": f"{call.upper().replace('-', '_')}_URL",
-                        "value": f"http://{host}:{platform.definition(call).port}"})
+            env.append(
+                {
+                    "name": f"{call.upper().replace('-', '_')}_URL",
+                    "value": f"http://{host}:{platform.definition(call).port}",
+                }
+            )
     for var in svc.env:
         if var.secret_name is not None:
-            env.append({"name": var.name, "valueFrom": {"secretKeyRef": {
-                "name": var.secret_name, "key": var.secret_key or var.name}}})
+            env.append(
+                {
+                    "name": var.name,
+                    "valueFrom": {"secretKeyRef": {"name": var.secret_name, "key": var.secret_key or var.name}},
+                }
+            )
         else:
             env.append({"name": var.name, "value": var.value or ""})
     return env
@@ -59,8 +68,12 @@ def render_deployment(platform: ResolvedPlatform, svc: service.ServiceDefinition
     selector = labels.selector_labels(platform.name, svc.name)
     pod_labels = labels.platform_labels(platform.name, svc.name)
     spread: list[common.JsonValue] = [
-        {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
-         "labelSelector": {"matchLabels": dict(selector)}}
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": dict(selector)},
+        }
         for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
     ]
     container: dict[str, common.JsonValue] = {
@@ -76,13 +89,24 @@ def render_deployment(platform: ResolvedPlatform, svc: service.ServiceDefinition
             "requests": {"cpu": svc.resources.cpu_request, "memory": svc.resources.memory_request},
             "limits": {"cpu": svc.resources.cpu_limit, "memory": svc.resources.memory_limit},
         },
-        "readinessProbe": {"httpGet": {"path": svc.ready_path, "port": "http"},
-                           "periodSeconds": 5, "failureThreshold": 3, "timeoutSeconds": 2},
-        "livenessProbe": {"httpGet": {"path": svc.health_path, "port": "http"},
-                          "initialDelaySeconds": 10, "periodSeconds": 10, "failureThreshold": 3,
-                          "timeoutSeconds": 2},
-        "startupProbe": {"httpGet": {"path": svc.health_path, "port": "http"},
-                         "periodSeconds": 2, "failureThreshold": 60},
+        "readinessProbe": {
+            "httpGet": {"path": svc.ready_path, "port": "http"},
+            "periodSeconds": 5,
+            "failureThreshold": 3,
+            "timeoutSeconds": 2,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": svc.health_path, "port": "http"},
+            "initialDelaySeconds": 10,
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+            "timeoutSeconds": 2,
+        },
+        "startupProbe": {
+            "httpGet": {"path": svc.health_path, "port": "http"},
+            "periodSeconds": 2,
+            "failureThreshold": 60,
+        },
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -127,8 +151,9 @@ def render_service(platform: ResolvedPlatform, svc: service.ServiceDefinition) -
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": labels.metadata(labels.service_name(platform.name, svc.name), platform.namespace,
-                                    platform.name, svc.name),
+        "metadata": labels.metadata(
+            labels.service_name(platform.name, svc.name), platform.namespace, platform.name, svc.name
+        ),
         "spec": {
             "type": "ClusterIP",
             "selector": dict(labels.selector_labels(platform.name, svc.name)),

@@ -1,0 +1,37 @@
+"""walletctl entry point: one sub-command per module, bad input is exit status 2 with one line per
+problem naming the field path and the bad value."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from walletplatform.cli import core
+from walletplatform.models import errors
+
+EXIT_INVALID = 2
+COMMANDS = (core,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="walletctl", description="Run and tune the WalletPlatform.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except errors.SpecError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_INVALID
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
