@@ -86,7 +86,7 @@ def _crd(
                 "listKind": f"{kind}List",
                 "plural": plural,
                 "singular": kind.lower(),
-                "shortNames": short,
+                "shortNames": list[common.JsonValue](short),
                 "categories": ["wallet"],
             },
             "versions": [
@@ -118,7 +118,7 @@ def _crd(
 
 def render_crds() -> list[dict[str, common.JsonValue]]:
     """Both CRDs, WalletPlatform first."""
-    age = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+    age: common.JsonValue = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
     return [
         _crd(
             "WalletPlatform",

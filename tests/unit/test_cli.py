@@ -1,0 +1,99 @@
+"""walletctl: output on good input, exit status 2 and one line per problem on bad input."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+import yaml
+from walletplatform.cli import main
+
+from tests.conftest import DEV_EXAMPLE, INVALID, PROD_EXAMPLE, ROOT
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_render_prints_every_object(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "render", "-f", str(DEV_EXAMPLE))
+    assert code == 0 and err == ""
+    docs = list(yaml.safe_load_all(out))
+    assert len(docs) == 47
+    assert docs[0]["kind"] == "ConfigMap"
+
+
+def test_render_bad_input_no_partial_output(capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path) -> None:
+    bad = yaml.safe_load(DEV_EXAMPLE.read_text())
+    bad["spec"]["services"][3]["maxReplicas"] = 1
+    bad["spec"]["services"].append({"name": "ledger"})
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad) + "---\n" + PROD_EXAMPLE.read_text())
+    code, out, err = run(capsys, "render", "-f", str(path))
+    assert code == 2
+    assert out == ""
+    assert err.splitlines() == [
+        "spec.services[3].maxReplicas: 1 is less than minReplicas 3",
+        "spec.services[7].name: 'ledger' is not a catalog service "
+        "(known: account, api-gateway, compliance, notification, payment, transaction, user)",
+    ]
+
+
+@pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
+def test_validate_rejects_invalid_fixture(capsys: pytest.CaptureFixture[str], path: pathlib.Path) -> None:
+    code, out, err = run(capsys, "validate", "-f", str(path))
+    expected = path.read_text().splitlines()[0].removeprefix("# expect: ")
+    assert code == 2 and out == ""
+    assert any(line.startswith(f"{expected}:") for line in err.splitlines()), err
+
+
+def test_validate_policy_against_platform(capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path) -> None:
+    policy = yaml.safe_load((ROOT / "policies" / "dev" / "transaction-path.yaml").read_text())
+    policy["spec"]["services"] = ["transaction", "ledger"]
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy))
+    code, _, err = run(capsys, "validate", "-f", str(path), "--platform", str(DEV_EXAMPLE))
+    assert code == 2
+    assert err.strip() == "spec.services[1]: 'ledger' is not a service of platform 'wallet-dev'"
+
+
+def test_validate_runs_guardrails(capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path) -> None:
+    prod = yaml.safe_load(PROD_EXAMPLE.read_text())
+    prod["spec"]["postgres"]["instances"] = 2
+    prod["spec"]["postgres"]["synchronousReplicas"] = 1
+    path = tmp_path / "prod.yaml"
+    path.write_text(yaml.safe_dump(prod))
+    code, _, err = run(capsys, "validate", "-f", str(path))
+    assert code == 2
+    assert err.strip() == "Cluster/wallet-prod-pg.spec.instances: 2 is below the 3 instances prod requires"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("spec: [unclosed", "not valid YAML"),
+        ("", "contains no documents"),
+    ],
+    ids=["broken-yaml", "empty"],
+)
+def test_unreadable_input(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path, content: str, message: str
+) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text(content)
+    code, out, err = run(capsys, "render", "-f", str(path))
+    assert (code, out) == (2, "")
+    assert message in err
+
+
+def test_missing_file(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "validate", "-f", "/nonexistent.yaml")
+    assert code == 2 and "/nonexistent.yaml: No such file" in err
+
+
+def test_crds_command(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "crds")
+    kinds = [d["spec"]["names"]["kind"] for d in yaml.safe_load_all(out)]
+    assert (code, kinds) == (0, ["WalletPlatform", "ScalingPolicy"])
