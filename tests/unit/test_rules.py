@@ -81,6 +81,6 @@ def test_violation_is_reported(rule: str, mutate: Mutation, message: str, prod: 
 def test_dev_platform_may_run_single_postgres(cat: catalog.Catalog) -> None:
     objects = render.render_platform(resolve_file(DEV_EXAMPLE, cat))
     assert rules.check_objects(objects, "dev") == []
-    assert [str(p) for p in rules.rule_prod_data_ha(objects, "prod")][0].startswith(
+    assert next(str(p) for p in rules.rule_prod_data_ha(objects, "prod")).startswith(
         "Cluster/wallet-dev-pg.spec.instances: 1 is below"
     )

@@ -90,7 +90,7 @@ def test_duplicate_service_is_rejected(cat: catalog.Catalog) -> None:
 
 @pytest.mark.parametrize("kind", [None, "Deployment", 3])
 def test_unknown_kind(kind: object) -> None:
-    with pytest.raises(errors.SpecError, match="kind: .* is not one of WalletPlatform, ScalingPolicy"):
+    with pytest.raises(errors.SpecError, match=r"kind: .* is not one of WalletPlatform, ScalingPolicy"):
         resources.parse_document({"kind": kind})
 
 
