@@ -83,7 +83,7 @@ class Schedule(common.WalletModel):
         return timedelta(minutes=(end - start) % 1440 or 1440)
 
 
-ForecasterName = Literal["seasonal-naive", "holt-winters", "seasonal-profile", "ensemble"]
+ForecasterName = Literal["seasonal-naive", "holt-winters", "seasonal-profile"]
 
 
 class Predictive(common.WalletModel):
@@ -100,6 +100,9 @@ class Predictive(common.WalletModel):
     headroom: float = Field(default=0.1, ge=0, le=2, description="Extra capacity fraction, 0.1 = +10%.")
     min_history: common.Duration = Field(default=timedelta(days=7), description="Less history: no forecast.")
     step: common.Duration = Field(default=timedelta(minutes=1), description="Resolution of the query.")
+    refresh: common.Duration = Field(
+        default=timedelta(minutes=10), description="Re-query history and re-forecast this often; decide every interval."
+    )
     forecaster: ForecasterName = Field(default="seasonal-profile", description="Forecasting model.")
     max_error_ratio: float = Field(
         default=0.5, gt=0, description="Skip the forecast when its recent replay error exceeds this."
@@ -167,6 +170,9 @@ class ScalingPolicySpec(common.WalletModel):
     predictive: Predictive | None = Field(default=None, description="Forecast-driven floors.")
     overrides: list[Override] = Field(default_factory=list, max_length=64, description="Manual floors with an expiry.")
     interval: common.Duration = Field(default=timedelta(seconds=60), description="How often to decide.")
+    schedule_lead: common.Duration = Field(
+        default=timedelta(minutes=5), description="Raise a schedule's floor this long before its window starts."
+    )
     step_down_per_minute: int = Field(default=1, ge=1, description="Largest floor decrease per minute.")
     hold_on_error: common.Duration = Field(
         default=timedelta(minutes=15), description="Hold the last good floor this long when Prometheus fails."

@@ -1,0 +1,80 @@
+"""A regular time series with gaps: the only shape of history the forecasters and the backtest see.
+
+Missing data is NaN, never zero: an empty Prometheus answer or a hole in a trace is not zero demand."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import numpy.typing as npt
+
+Array = npt.NDArray[np.float64]
+DAY = 86400.0
+WEEK = 7 * DAY
+
+
+@dataclasses.dataclass(frozen=True)
+class Series:
+    """``values[i]`` is demand at ``start + i * step`` (epoch seconds)."""
+
+    start: float
+    step: float
+    values: Array
+
+    def __post_init__(self) -> None:
+        if self.step <= 0:
+            raise ValueError(f"step must be positive, got {self.step}")
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def end(self) -> float:
+        """Time just after the last sample: where a forecast starts."""
+        return self.start + len(self.values) * self.step
+
+    def steps(self, seconds: float) -> int:
+        """How many samples span ``seconds`` (at least 1)."""
+        return max(1, round(seconds / self.step))
+
+    def until(self, t: float) -> Series:
+        """The history strictly before time ``t``."""
+        count = int(np.clip(np.ceil((t - self.start) / self.step), 0, len(self.values)))
+        return Series(self.start, self.step, self.values[:count])
+
+    def covered(self) -> float:
+        """Seconds from the first usable (non-NaN) sample to the end: how far back history reaches."""
+        usable = np.flatnonzero(~np.isnan(self.values))
+        return 0.0 if usable.size == 0 else float(len(self.values) - usable[0]) * self.step
+
+    def tail(self, seconds: float) -> Series:
+        """The last ``seconds`` of history."""
+        count = min(len(self.values), self.steps(seconds))
+        return Series(self.end - count * self.step, self.step, self.values[len(self.values) - count :])
+
+
+def from_points(times: npt.ArrayLike, values: npt.ArrayLike, step: float) -> Series:
+    """Place irregular (time, value) points on a regular grid of ``step`` seconds; holes become NaN."""
+    t = np.asarray(times, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    if t.size == 0:
+        return Series(0.0, step, np.array([], dtype=np.float64))
+    start = float(t.min())
+    index = np.round((t - start) / step).astype(np.int64)
+    grid = np.full(int(index.max()) + 1, np.nan)
+    grid[index] = v
+    return Series(start, step, grid)
+
+
+def rolling_mean(values: Array, half_width: int) -> Array:
+    """Centered moving average over ``2*half_width+1`` samples, ignoring NaN (NaN where all are NaN)."""
+    if half_width <= 0:
+        return values.copy()
+    valid = ~np.isnan(values)
+    filled = np.where(valid, values, 0.0)
+    kernel = np.ones(2 * half_width + 1)
+    sums = np.convolve(filled, kernel, mode="same")
+    counts = np.convolve(valid.astype(np.float64), kernel, mode="same")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)

@@ -1,0 +1,138 @@
+"""One scaling decision for one service:
+
+    floor = clamp(max(static minimum, active schedule floors, predictive floor, active override),
+                  minReplicas, maxReplicas)
+
+then stepped down gradually (a falling minReplicas is not protected by the HPA's scale-down
+stabilisation), held or fallen back when Prometheus is in trouble, and gated by the policy's mode."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+from walletplatform.models import scaling
+from walletplatform.scaling import demand, predictive, schedule
+
+SOURCES_BY_PRIORITY = ("override", "schedule", "predictive", "static")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceState:
+    """Live state of one service, read by the adapter from the HPA and Deployment."""
+
+    service: str
+    static_min: int
+    max_replicas: int
+    current_floor: int | None = None
+    current_replicas: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Memory:
+    """What the engine remembers between decisions (kept in the ScalingPolicy's status)."""
+
+    floor: int | None = None
+    decided_at: datetime | None = None
+    last_good_floor: int | None = None
+    last_good_at: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    service: str
+    floor: int
+    desired: int
+    source: str
+    reasons: tuple[str, ...]
+    apply: bool
+    memory: Memory
+    forecast: predictive.Forecast | None = None
+    trouble: demand.Trouble | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.apply and self.memory.floor != self.floor
+
+
+def _override(policy: scaling.ScalingPolicySpec, service: str, now: datetime) -> tuple[int, str | None]:
+    active = [o for o in policy.overrides if o.service == service and o.expires > now]
+    if not active:
+        return 0, None
+    best = max(active, key=lambda o: o.floor)
+    until = best.expires.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+    return best.floor, f"override {best.floor} until {until}" + (f" ({best.reason})" if best.reason else "")
+
+
+def decide(
+    policy: scaling.ScalingPolicySpec,
+    state: ServiceState,
+    outlook: predictive.Outlook | demand.Trouble | None,
+    now: datetime,
+    memory: Memory = Memory(),
+) -> Decision:
+    """Decide the floor of one service at ``now``; ``outlook`` is None when the policy has no predictive part."""
+    low = policy.bounds.min_replicas if policy.bounds.min_replicas is not None else state.static_min
+    high = min(state.max_replicas, policy.bounds.max_replicas or state.max_replicas)
+    reasons = [f"static minimum {low}"]
+    inputs: dict[str, int] = {"static": low}
+
+    floor, name = schedule.schedule_floor(policy, now, policy.schedule_lead)
+    if name:
+        inputs["schedule"] = floor
+        reasons.append(f"schedule {name}: {floor}")
+    floor, text = _override(policy, state.service, now)
+    if text:
+        inputs["override"] = floor
+        reasons.append(text)
+
+    forecast = None
+    trouble = outlook if isinstance(outlook, demand.Trouble) else None
+    good = trouble is None
+    if policy.predictive is not None and policy.predictive.enabled and isinstance(outlook, predictive.Outlook):
+        forecast = predictive.forecast_floor(policy.predictive, outlook, now.timestamp())
+        if forecast.applied:
+            inputs["predictive"] = forecast.floor
+            reasons.append(f"predictive: {forecast.reason} (error {forecast.error_ratio:.2f})")
+        else:
+            reasons.append(f"predictive not applied: {forecast.reason}")
+
+    source = max(SOURCES_BY_PRIORITY, key=lambda s: (inputs.get(s, -1), -SOURCES_BY_PRIORITY.index(s)))
+    desired = inputs[source]
+    if trouble is not None:
+        reasons.append(f"prometheus: {trouble}")
+        held = memory.last_good_at is not None and now - memory.last_good_at <= policy.hold_on_error
+        if held and memory.last_good_floor is not None:
+            hold = max(memory.last_good_floor, state.current_replicas or 0)
+            if hold > desired:
+                desired, source = hold, "hold"
+            reasons.append(f"holding last good floor {memory.last_good_floor} (current replicas "
+                           f"{state.current_replicas}) for up to {policy.hold_on_error}")
+        else:
+            reasons.append("hold expired: falling back to schedule and static floors")
+            source = f"fallback:{source}"
+    desired = max(low, min(high, desired))
+
+    previous = memory.floor if memory.floor is not None else state.current_floor
+    result = desired
+    if previous is not None and desired < previous:
+        minutes = 1
+        if memory.decided_at is not None:
+            minutes = max(1, int((now - memory.decided_at).total_seconds() // 60))
+        result = max(desired, previous - policy.step_down_per_minute * minutes)
+        if result != desired:
+            reasons.append(f"stepping down from {previous} towards {desired} by {policy.step_down_per_minute}/min")
+
+    apply = policy.mode == scaling.Mode.AUTO
+    if policy.mode == scaling.Mode.PAUSED:
+        result = state.current_floor if state.current_floor is not None else (previous or result)
+        reasons.append(f"paused: floor frozen at {result}")
+    elif policy.mode == scaling.Mode.FORECAST_ONLY:
+        reasons.append("forecast only: nothing applied")
+    new_memory = Memory(
+        floor=result,
+        decided_at=now,
+        last_good_floor=result if good else memory.last_good_floor,
+        last_good_at=now if good else memory.last_good_at,
+    )
+    return Decision(state.service, result, desired, source, tuple(reasons), apply, new_memory, forecast, trouble)
