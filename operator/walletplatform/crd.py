@@ -7,9 +7,11 @@ committed copy that a test keeps fresh. Pure: no I/O."""
 from __future__ import annotations
 
 import copy
+from datetime import timedelta
 from typing import Any
 
 import pydantic
+from pydantic import json_schema
 
 from walletplatform import API_GROUP, API_VERSION
 from walletplatform.models import common, resources
@@ -54,9 +56,18 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
     return out
 
 
+class _Schema(json_schema.GenerateJsonSchema):
+    """Defaults written the way users write them (durations as 15m, not PT15M)."""
+
+    def encode_default(self, dft: Any) -> Any:
+        if isinstance(dft, timedelta):
+            return common.format_duration(dft)
+        return super().encode_default(dft)
+
+
 def schema_of(model: type[pydantic.BaseModel]) -> dict[str, Any]:
     """The structural OpenAPI v3 schema of one model."""
-    raw = model.model_json_schema(by_alias=True, mode="validation")
+    raw = model.model_json_schema(by_alias=True, mode="validation", schema_generator=_Schema)
     result: dict[str, Any] = _resolve(raw, raw.get("$defs", {}))
     return result
 

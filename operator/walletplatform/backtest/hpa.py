@@ -77,8 +77,9 @@ class HpaSimulator:
         """One HPA sync at ``now`` with the (stale) demand the metrics pipeline reports."""
         desired = self._raw_desired(now, demand)
         self.recommendations.append((now, desired))
-        longest = max(self.behavior.scale_up.stabilization_window_seconds,
-                      self.behavior.scale_down.stabilization_window_seconds)
+        longest = max(
+            self.behavior.scale_up.stabilization_window_seconds, self.behavior.scale_down.stabilization_window_seconds
+        )
         while self.recommendations and now - self.recommendations[0][0] > longest:
             self.recommendations.popleft()
         while self.events and now - self.events[0][0] > 1800:
@@ -88,10 +89,8 @@ class HpaSimulator:
         up_rec = min(r for at, r in self.recommendations if now - at <= up_window)
         down_rec = max(r for at, r in self.recommendations if now - at <= down_window)
         result = self.replicas
-        if result < up_rec:
-            result = up_rec
-        if result > down_rec:
-            result = down_rec
+        result = max(result, up_rec)
+        result = min(result, down_rec)
         if result > self.replicas:
             result = min(result, self._limit(now, up=True))
         elif result < self.replicas:

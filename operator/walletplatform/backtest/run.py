@@ -59,10 +59,15 @@ def capacity_for_peak(data: series.Series, peak_replicas: int, target: float) ->
 def predictive_spec(config: Config, naive: bool = False) -> scaling.Predictive:
     """The policy's predictive settings with the backtest's capacity, target and start-up."""
     base_spec = config.policy.predictive if config.policy and config.policy.predictive else None
-    fields = base_spec.model_dump() if base_spec else {"query": "demand", "capacity_per_replica": config.capacity}
-    fields.update(capacity_per_replica=config.capacity, target_utilization=config.target,
-                  startup=timedelta(seconds=config.startup))
-    fields["lead_time"] = max(fields.get("lead_time", timedelta(minutes=5)), fields["startup"])
+    fields: dict[str, object] = base_spec.model_dump() if base_spec else {"query": "demand"}
+    startup = timedelta(seconds=config.startup)
+    lead = base_spec.lead_time if base_spec else timedelta(minutes=5)
+    fields.update(
+        capacity_per_replica=config.capacity,
+        target_utilization=config.target,
+        startup=startup,
+        lead_time=max(lead, startup),
+    )
     if naive:
         fields.update(forecaster="seasonal-naive", max_error_ratio=1e9, headroom=0.0)
     elif base_spec is None:
@@ -76,7 +81,7 @@ def learned_schedule(minute: series.Series, first_week_end: int, config: Config,
     hours = minute.values[:first_week_end].reshape(-1, 60)
     with np.errstate(all="ignore"):
         hourly = np.nanmean(hours, axis=1)
-    start_hour = int(((minute.start // 3600) % 24))
+    start_hour = int((minute.start // 3600) % 24)
     by_hour = np.full(24, np.nan)
     for h in range(24):
         values = hourly[(np.arange(len(hourly)) + start_hour) % 24 == h]
@@ -120,11 +125,14 @@ def run(native: series.Series, config: Config) -> dict[str, object]:
     needed = np.ceil(np.nan_to_num(demand[first_week:]) / (cap * target))
     low = config.service.min_replicas
     high = config.max_replicas or max(config.service.max_replicas, int(np.nanmax(needed)) + 1)
-    simulators = {name: hpa.HpaSimulator(config.service.behavior, high, target, cap, config.startup, replicas=low)
-                  for name in ("reactive", "schedule", "predictive", "naive")}
+    simulators = {
+        name: hpa.HpaSimulator(config.service.behavior, high, target, cap, config.startup, replicas=low)
+        for name in ("reactive", "schedule", "predictive", "naive")
+    }
     engines = {
-        "predictive": _Predictive(predictive_spec(config), registry.FORECASTERS[predictive_spec(config).forecaster],
-                                  low, high),
+        "predictive": _Predictive(
+            predictive_spec(config), registry.FORECASTERS[predictive_spec(config).forecaster], low, high
+        ),
         "naive": _Predictive(predictive_spec(config, naive=True), registry.FORECASTERS["seasonal-naive"], low, high),
     }
     policy = config.policy if config.policy and config.policy.schedules else None

@@ -38,7 +38,9 @@ def parse_trace(text: str, source: str = "trace", zero_fill_max: float = 0.0) ->
             times.append(_timestamp(row[0]))
             values.append(float(row[1]))
         except (ValueError, IndexError):
-            raise errors.SpecError([errors.Problem(path=f"{source}:{number}", message=f"cannot read {row!r}")]) from None
+            raise errors.SpecError(
+                [errors.Problem(path=f"{source}:{number}", message=f"cannot read {row!r}")]
+            ) from None
     t = np.array(times)
     if np.any(np.diff(t) <= 0):
         raise errors.SpecError([errors.Problem(path=source, message="timestamps are not strictly increasing")])

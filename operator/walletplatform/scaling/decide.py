@@ -106,8 +106,10 @@ def decide(
             hold = max(memory.last_good_floor, state.current_replicas or 0)
             if hold > desired:
                 desired, source = hold, "hold"
-            reasons.append(f"holding last good floor {memory.last_good_floor} (current replicas "
-                           f"{state.current_replicas}) for up to {policy.hold_on_error}")
+            reasons.append(
+                f"holding last good floor {memory.last_good_floor} (current replicas "
+                f"{state.current_replicas}) for up to {policy.hold_on_error}"
+            )
         else:
             reasons.append("hold expired: falling back to schedule and static floors")
             source = f"fallback:{source}"

@@ -81,21 +81,22 @@ class Outlook:
     forecaster: str
 
 
-def build_outlook(
-    spec: scaling.Predictive, forecaster: base.Forecaster, history: series.Series, now: float
-) -> Outlook:
+def build_outlook(spec: scaling.Predictive, forecaster: base.Forecaster, history: series.Series, now: float) -> Outlook:
     """Forecast from ``now`` far enough for every decision until the next refresh."""
     window = (spec.lead_time + spec.startup).total_seconds()
     values = forecast_window(forecaster, history, now, window + spec.refresh.total_seconds())
-    return Outlook(now, history.step, values, history.covered(), replay_error(forecaster, history, window),
-                   forecaster.name)
+    return Outlook(
+        now, history.step, values, history.covered(), replay_error(forecaster, history, window), forecaster.name
+    )
 
 
 def forecast_floor(spec: scaling.Predictive, outlook: Outlook, now: float) -> Forecast:
     """The predictive floor at ``now`` (epoch seconds) from the current outlook, or why it is not applied."""
     if outlook.covered < spec.min_history.total_seconds():
         have = common.format_duration(timedelta(seconds=int(outlook.covered)))
-        return Forecast(0, False, f"only {have} of history; the policy needs {common.format_duration(spec.min_history)}")
+        return Forecast(
+            0, False, f"only {have} of history; the policy needs {common.format_duration(spec.min_history)}"
+        )
     window = (spec.lead_time + spec.startup).total_seconds()
     first = max(0, int((now - outlook.origin) // outlook.step))
     predicted = outlook.values[first : first + max(1, round(window / outlook.step))]
@@ -109,6 +110,12 @@ def forecast_floor(spec: scaling.Predictive, outlook: Outlook, now: float) -> Fo
     if error is None:
         return Forecast(floor, False, "accuracy unknown: no recent demand to replay", peak, peak_at)
     if error > spec.max_error_ratio:
-        return Forecast(floor, False, f"recent error {error:.2f} is above maxErrorRatio {spec.max_error_ratio:g}",
-                        peak, peak_at, error)
+        return Forecast(
+            floor,
+            False,
+            f"recent error {error:.2f} is above maxErrorRatio {spec.max_error_ratio:g}",
+            peak,
+            peak_at,
+            error,
+        )
     return Forecast(floor, True, f"peak {peak:.4g} expected needs {floor}", peak, peak_at, error)

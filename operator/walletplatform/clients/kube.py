@@ -1,0 +1,121 @@
+"""A thin Kubernetes client over the official dynamic client: server-side apply under a named field
+manager, get, delete. Every call has a timeout; errors surface as ``ApiError`` with the server's
+message, which names the field path for validation failures."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any
+
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes import dynamic
+from kubernetes.dynamic import exceptions
+
+from walletplatform.models import common
+
+TIMEOUT = 30
+
+
+class ApiError(RuntimeError):
+    """An API request failed; ``status`` is the HTTP status, ``message`` the server's explanation."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+def _error(exc: exceptions.DynamicApiError | k8s_client.ApiException) -> ApiError:
+    body: Any = getattr(exc, "body", None)
+    message = str(exc)
+    try:
+        message = json.loads(body)["message"]
+    except (TypeError, ValueError, KeyError):
+        pass
+    return ApiError(int(getattr(exc, "status", 0) or 0), message)
+
+
+class Kube:
+    """Typed entry points used by the operator, the demo and the tests."""
+
+    def __init__(self, kubeconfig: pathlib.Path | None = None) -> None:
+        configuration = k8s_client.Configuration()
+        if kubeconfig is None:
+            k8s_config.load_incluster_config(client_configuration=configuration)
+        else:
+            k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+        self.api = k8s_client.ApiClient(configuration)
+        self.dynamic = dynamic.DynamicClient(self.api)
+
+    def _resource(self, api_version: str, kind: str) -> Any:
+        return self.dynamic.resources.get(api_version=api_version, kind=kind)
+
+    def invalidate_discovery(self) -> None:
+        """Forget cached discovery (after installing CRDs)."""
+        self.dynamic = dynamic.DynamicClient(self.api)
+
+    def apply(self, obj: common.Manifest, manager: str, *, dry_run: bool = False, force: bool = True) -> dict[str, Any]:
+        """Server-side apply of one object under ``manager``; returns the object the server holds."""
+        meta = obj["metadata"]
+        assert isinstance(meta, dict)
+        resource = self._resource(str(obj["apiVersion"]), str(obj["kind"]))
+        params: dict[str, Any] = {
+            "field_manager": manager,
+            "force_conflicts": force,
+            "_request_timeout": TIMEOUT,
+            "query_params": [("fieldValidation", "Strict")],
+        }
+        if dry_run:
+            params["dry_run"] = "All"
+        try:
+            result = self.dynamic.server_side_apply(
+                resource, body=obj, name=meta["name"], namespace=meta.get("namespace"), **params
+            )
+        except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
+            raise _error(exc) from None
+        data: dict[str, Any] = result.to_dict()
+        return data
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        resource = self._resource(api_version, kind)
+        try:
+            data: dict[str, Any] = resource.get(name=name, namespace=namespace, _request_timeout=TIMEOUT).to_dict()
+        except exceptions.NotFoundError:
+            return None
+        except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
+            raise _error(exc) from None
+        return data
+
+    def list(
+        self, api_version: str, kind: str, namespace: str | None = None, selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        resource = self._resource(api_version, kind)
+        try:
+            items = resource.get(namespace=namespace, label_selector=selector, _request_timeout=TIMEOUT)
+        except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
+            raise _error(exc) from None
+        return [item.to_dict() for item in items.items]
+
+    def create(self, obj: common.Manifest, *, dry_run: bool = False) -> dict[str, Any]:
+        resource = self._resource(str(obj["apiVersion"]), str(obj["kind"]))
+        meta = obj["metadata"]
+        assert isinstance(meta, dict)
+        params: dict[str, Any] = {"_request_timeout": TIMEOUT, "query_params": [("fieldValidation", "Strict")]}
+        if dry_run:
+            params["dry_run"] = "All"
+        try:
+            data: dict[str, Any] = resource.create(body=obj, namespace=meta.get("namespace"), **params).to_dict()
+        except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
+            raise _error(exc) from None
+        return data
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> None:
+        resource = self._resource(api_version, kind)
+        try:
+            resource.delete(name=name, namespace=namespace, _request_timeout=TIMEOUT)
+        except exceptions.NotFoundError:
+            return
+        except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
+            raise _error(exc) from None

@@ -1,0 +1,176 @@
+"""A real local Kubernetes control plane: etcd + kube-apiserver (RBAC, PodSecurity admission,
+service-account signing keys, a serving certificate) + kube-controller-manager, on free loopback
+ports, with an admin kubeconfig. Used by the integration-test fixtures and by ``walletctl demo``."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import secrets
+import ssl
+import subprocess
+import urllib.request
+
+from walletplatform.devenv import processes, toolchain
+
+SERVICE_CIDR = "10.96.0.0/16"
+
+
+class ControlPlane:
+    """Start with ``start()``, stop with ``stop()``; logs stay in ``workdir/logs``."""
+
+    def __init__(self, workdir: pathlib.Path, binaries: toolchain.Binaries) -> None:
+        self.workdir = workdir
+        self.binaries = binaries
+        self.logs = workdir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.token = secrets.token_hex(16)
+        self.port = processes.free_port()
+        self.kcm_port = processes.free_port()
+        self.etcd_port, self.etcd_peer = processes.free_port(), processes.free_port()
+        self.kubeconfig = workdir / "admin.kubeconfig"
+        self.etcd: processes.Process | None = None
+        self.apiserver: processes.Process | None = None
+        self.controller_manager: processes.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def _keys(self) -> None:
+        key, pub = self.workdir / "sa.key", self.workdir / "sa.pub"
+        subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+        subprocess.run(
+            ["openssl", "rsa", "-in", str(key), "-pubout", "-out", str(pub)], check=True, capture_output=True
+        )
+        (self.workdir / "tokens.csv").write_text(f'{self.token},admin,admin,"system:masters"\n')
+
+    def _write_kubeconfig(self) -> None:
+        ca = self.workdir / "certs" / "apiserver.crt"
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "wallet-local",
+            "clusters": [{"name": "wallet-local", "cluster": {"server": self.url, "certificate-authority": str(ca)}}],
+            "users": [{"name": "admin", "user": {"token": self.token}}],
+            "contexts": [{"name": "wallet-local", "context": {"cluster": "wallet-local", "user": "admin"}}],
+        }
+        self.kubeconfig.write_text(json.dumps(config, indent=2))
+
+    def start_etcd(self) -> None:
+        self.etcd = processes.Process(
+            "etcd",
+            [
+                str(self.binaries.etcd),
+                "--data-dir",
+                str(self.workdir / "etcd"),
+                "--name",
+                "default",
+                "--listen-client-urls",
+                f"http://127.0.0.1:{self.etcd_port}",
+                "--advertise-client-urls",
+                f"http://127.0.0.1:{self.etcd_port}",
+                "--listen-peer-urls",
+                f"http://127.0.0.1:{self.etcd_peer}",
+                "--initial-advertise-peer-urls",
+                f"http://127.0.0.1:{self.etcd_peer}",
+                "--initial-cluster",
+                f"default=http://127.0.0.1:{self.etcd_peer}",
+                "--unsafe-no-fsync",
+                "--log-level",
+                "warn",
+            ],
+            self.logs,
+        ).start()
+        processes.wait_until(
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{self.etcd_port}/health", timeout=2).status == 200,
+            30,
+            "etcd",
+        )
+
+    def start_apiserver(self) -> None:
+        self.apiserver = processes.Process(
+            "kube-apiserver",
+            [
+                str(self.binaries.kube_apiserver),
+                f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
+                f"--cert-dir={self.workdir / 'certs'}",
+                f"--secure-port={self.port}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=RBAC",
+                f"--token-auth-file={self.workdir / 'tokens.csv'}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={self.workdir / 'sa.pub'}",
+                f"--service-account-signing-key-file={self.workdir / 'sa.key'}",
+                "--enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,PodSecurity,"
+                "ResourceQuota,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy",
+                "--v=1",
+            ],
+            self.logs,
+        ).start()
+        processes.wait_until(self.ready, 90, "kube-apiserver /readyz")
+
+    def start_controller_manager(self) -> None:
+        self.controller_manager = processes.Process(
+            "kube-controller-manager",
+            [
+                str(self.binaries.kube_controller_manager),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--authentication-kubeconfig={self.kubeconfig}",
+                f"--authorization-kubeconfig={self.kubeconfig}",
+                f"--service-account-private-key-file={self.workdir / 'sa.key'}",
+                f"--root-ca-file={self.workdir / 'certs' / 'apiserver.crt'}",
+                "--leader-elect=false",
+                "--use-service-account-credentials=true",
+                f"--secure-port={self.kcm_port}",
+                "--bind-address=127.0.0.1",
+                "--horizontal-pod-autoscaler-sync-period=5s",
+                "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route",
+                "--v=1",
+            ],
+            self.logs,
+        ).start()
+        processes.wait_until(self._kcm_healthy, 60, "kube-controller-manager /healthz")
+
+    def start(self) -> ControlPlane:
+        self._keys()
+        self.start_etcd()
+        self.start_apiserver()
+        self._write_kubeconfig()
+        self.start_controller_manager()
+        return self
+
+    def _get(self, url: str) -> int:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(request, timeout=3, context=context) as response:
+            status: int = response.status
+            return status
+
+    def ready(self) -> bool:
+        return self._get(f"{self.url}/readyz") == 200
+
+    def _kcm_healthy(self) -> bool:
+        return self._get(f"https://127.0.0.1:{self.kcm_port}/healthz") == 200
+
+    def restart_apiserver(self) -> None:
+        """Stop and start kube-apiserver on the same port (for recovery tests)."""
+        assert self.apiserver is not None
+        self.apiserver.stop()
+        self.start_apiserver()
+
+    def stop(self) -> None:
+        for process in (self.controller_manager, self.apiserver, self.etcd):
+            if process is not None:
+                process.stop()
+
+    def logs_tail(self, lines: int = 30) -> str:
+        parts = []
+        for process in (self.etcd, self.apiserver, self.controller_manager):
+            if process is not None:
+                parts.append(f"==== {process.name} ({process.log_path}) ====\n{process.tail(lines)}")
+        return "\n".join(parts)

@@ -1,0 +1,43 @@
+"""Where the control-plane binaries are: built and cached by hack/toolchain.sh, keyed by version."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import subprocess
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+SCRIPT = ROOT / "hack" / "toolchain.sh"
+K8S_VERSION = "v1.34.4"
+ETCD_VERSION = "v3.6.16"
+
+
+@dataclasses.dataclass(frozen=True)
+class Binaries:
+    etcd: pathlib.Path
+    kube_apiserver: pathlib.Path
+    kube_controller_manager: pathlib.Path
+    kubectl: pathlib.Path
+
+
+def cache_dir() -> pathlib.Path:
+    return pathlib.Path(os.environ.get("WALLET_TOOLS_CACHE", pathlib.Path.home() / ".cache" / "wallet-platform"))
+
+
+def ensure_binaries() -> Binaries:
+    """Run hack/toolchain.sh (a no-op when everything is cached) and return the binaries' paths."""
+    out = subprocess.run(
+        [str(SCRIPT), "all"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "K8S_VERSION": K8S_VERSION, "ETCD_VERSION": ETCD_VERSION},
+    )
+    bin_dir = pathlib.Path(out.stdout.strip().splitlines()[-1])
+    return Binaries(
+        etcd=bin_dir / f"etcd-{ETCD_VERSION}",
+        kube_apiserver=bin_dir / f"kube-apiserver-{K8S_VERSION}",
+        kube_controller_manager=bin_dir / f"kube-controller-manager-{K8S_VERSION}",
+        kubectl=bin_dir / f"kubectl-{K8S_VERSION}",
+    )
