@@ -4,6 +4,7 @@ message, which names the field path for validation failures."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pathlib
 from typing import Any
@@ -30,10 +31,8 @@ class ApiError(RuntimeError):
 def _error(exc: exceptions.DynamicApiError | k8s_client.ApiException) -> ApiError:
     body: Any = getattr(exc, "body", None)
     message = str(exc)
-    try:
+    with contextlib.suppress(TypeError, ValueError, KeyError):
         message = json.loads(body)["message"]
-    except (TypeError, ValueError, KeyError):
-        pass
     return ApiError(int(getattr(exc, "status", 0) or 0), message)
 
 

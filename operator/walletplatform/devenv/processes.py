@@ -47,7 +47,7 @@ class Process:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl and setsid run before exec
             env=self.env,
         )
         log.close()

@@ -64,6 +64,27 @@ def _override(policy: scaling.ScalingPolicySpec, service: str, now: datetime) ->
     return best.floor, f"override {best.floor} until {until}" + (f" ({best.reason})" if best.reason else "")
 
 
+def _step_down(
+    policy: scaling.ScalingPolicySpec,
+    desired: int,
+    previous: int | None,
+    *,
+    memory: Memory,
+    now: datetime,
+    reasons: list[str],
+) -> int:
+    """Approach a lower floor by at most stepDownPerMinute per elapsed minute; rise at once."""
+    if previous is None or desired >= previous:
+        return desired
+    minutes = 1
+    if memory.decided_at is not None:
+        minutes = max(1, int((now - memory.decided_at).total_seconds() // 60))
+    result = max(desired, previous - policy.step_down_per_minute * minutes)
+    if result != desired:
+        reasons.append(f"stepping down from {previous} towards {desired} by {policy.step_down_per_minute}/min")
+    return result
+
+
 def decide(
     policy: scaling.ScalingPolicySpec,
     state: ServiceState,
@@ -116,14 +137,7 @@ def decide(
     desired = max(low, min(high, desired))
 
     previous = memory.floor if memory.floor is not None else state.current_floor
-    result = desired
-    if previous is not None and desired < previous:
-        minutes = 1
-        if memory.decided_at is not None:
-            minutes = max(1, int((now - memory.decided_at).total_seconds() // 60))
-        result = max(desired, previous - policy.step_down_per_minute * minutes)
-        if result != desired:
-            reasons.append(f"stepping down from {previous} towards {desired} by {policy.step_down_per_minute}/min")
+    result = _step_down(policy, desired, previous, memory=memory, now=now, reasons=reasons)
 
     apply = policy.mode == scaling.Mode.AUTO
     if policy.mode == scaling.Mode.PAUSED:
