@@ -1,7 +1,8 @@
 """Robust seasonal profile with quantiles: the default forecaster.
 
-For each future instant it gathers the raw samples at the same time of day on recent days and at the
-same time of week on recent weeks, each within +-``spread``, and forecasts their ``quantile``: the
+For each future instant it gathers the raw samples at the same time of week on recent weeks (and, while
+fewer than ``weeks`` weeks of history exist, at the same time of day on recent days), each within
++-``spread``, and forecasts their ``quantile``: the
 level demand's short peaks reach at that time, not its mean, because a floor must cover the peak of
 its window. It then scales by the current level: recent demand over what the profile's median
 expected for the last ``level_window``, so a busier-than-usual day lifts the forecast within minutes
@@ -29,7 +30,9 @@ class SeasonalProfile:
     def _samples(self, history: series.Series, targets: np.ndarray) -> series.Array:
         """Matrix (samples x targets) of same-phase raw values from past days and weeks."""
         lags = [history.steps(k * series.WEEK) for k in range(1, self.weeks + 1)]
-        lags += [history.steps(k * series.DAY) for k in range(1, self.days + 1)]
+        if len(history) * history.step < self.weeks * series.WEEK:
+            # Too few weeks: borrow recent days, at the price of mixing weekdays with weekends.
+            lags += [history.steps(k * series.DAY) for k in range(1, self.days + 1)]
         half = round(self.spread / history.step)
         offsets = np.array([lag - j for lag in lags for j in range(-half, half + 1)])
         source = targets[None, :] - offsets[:, None]

@@ -1,0 +1,70 @@
+"""Each forecaster on synthetic series with known answers, and the HPA simulator's rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from walletplatform import catalog
+from walletplatform.backtest import hpa
+from walletplatform.forecast import registry, series
+
+
+def weekly(weeks: int, step: float = 300.0) -> series.Series:
+    t = np.arange(int(weeks * series.WEEK / step)) * step
+    day = 100 + 50 * np.sin(2 * np.pi * t / series.DAY)
+    weekend = np.where((t // series.DAY) % 7 >= 5, 0.5, 1.0)
+    return series.Series(0.0, step, day * weekend)
+
+
+@pytest.mark.parametrize("name", sorted(registry.FORECASTERS), ids=str)
+def test_forecasters_recover_a_clean_seasonal_series(name: str) -> None:
+    full = weekly(3)
+    history = full.until(full.start + 20 * series.DAY)
+    predicted = registry.FORECASTERS[name].forecast(history, 24)
+    actual = full.values[len(history) : len(history) + 24]
+    tolerance = 0.25 if name == "holt-winters" else 0.1  # HW has no weekly season
+    assert np.nanmax(np.abs(predicted - actual) / actual) < tolerance
+
+
+def test_seasonal_naive_is_last_week() -> None:
+    history = series.Series(0.0, 3600.0, np.arange(24 * 8, dtype=np.float64))
+    predicted = registry.FORECASTERS["seasonal-naive"].forecast(history, 3)
+    assert list(predicted) == [24 * 1, 24 * 1 + 1, 24 * 1 + 2]
+
+
+def test_profile_follows_level_shift_and_skips_gaps() -> None:
+    full = weekly(3)
+    values = full.values.copy()
+    cut = int(20 * series.DAY / full.step)
+    values[cut - 6 : cut] *= 1.4  # the last half hour is 40% busier than usual
+    values[cut - 300 : cut - 200] = np.nan  # a gap is not zero demand
+    history = series.Series(full.start, full.step, values[:cut])
+    predicted = registry.FORECASTERS["seasonal-profile"].forecast(history, 6)
+    assert np.all(predicted > full.values[cut : cut + 6] * 1.2)
+
+
+def test_hpa_scales_up_with_policies_and_down_after_window() -> None:
+    behavior = catalog.load_catalog()["transaction"].behavior
+    sim = hpa.HpaSimulator(behavior, max_replicas=50, target=0.7, capacity=10, startup=120, replicas=3)
+    for tick in range(2):
+        sim.sync(tick * 15, demand=200.0, min_replicas=3)
+    assert sim.replicas == 8  # +5 pods (more than +50%) in the first 30 s period
+    sim.sync(30, demand=200.0, min_replicas=3)
+    assert sim.replicas == 13  # the next period allows +5 again (more than +50% of 8)
+    for tick in range(3, 60):
+        sim.sync(tick * 15, demand=200.0, min_replicas=3)
+    assert sim.replicas == 29  # ceil(200 / (10 * 0.7))
+    for tick in range(60, 70):
+        sim.sync(tick * 15, demand=20.0, min_replicas=3)
+    assert sim.replicas == 29  # scale-down stabilisation window of 300 s
+    sim.sync(60 * 15 + 301, demand=20.0, min_replicas=3)
+    assert sim.replicas == 27  # then at most -10% per minute
+
+
+def test_hpa_jumps_to_a_raised_min_and_tolerates_ten_percent() -> None:
+    behavior = catalog.load_catalog()["transaction"].behavior
+    sim = hpa.HpaSimulator(behavior, max_replicas=50, target=0.7, capacity=10, startup=120, replicas=3)
+    sim.sync(0, demand=22.0, min_replicas=3)  # 22/30 = 0.73 -> ratio 1.05, within tolerance
+    assert sim.replicas == 3
+    sim.sync(15, demand=22.0, min_replicas=12)
+    assert sim.replicas == 12 and sim.ready(15) == 3 and sim.ready(15 + 120) == 12
