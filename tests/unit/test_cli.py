@@ -97,3 +97,24 @@ def test_crds_command(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "crds")
     kinds = [d["spec"]["names"]["kind"] for d in yaml.safe_load_all(out)]
     assert (code, kinds) == (0, ["WalletPlatform", "ScalingPolicy"])
+
+
+def test_backtest_json_on_a_synthetic_trace(capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path) -> None:
+    import json  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+
+    minutes = np.arange(9 * 1440)
+    demand = 100 + 80 * np.sin(2 * np.pi * minutes / 1440)
+    rows = ["timestamp,value"] + [f"{1700000000 + 60 * m},{v:.2f}" for m, v in zip(minutes, demand, strict=True)]
+    path = tmp_path / "trace.csv"
+    path.write_text("\n".join(rows))
+    code, out, _ = run(capsys, "backtest", "--trace", str(path), "--peak-replicas", "20", "--json")
+    result = json.loads(out)
+    assert code == 0
+    assert set(result["strategies"]) >= {"reactive", "schedule", "predictive", "static", "oracle"}
+    for score in result["strategies"].values():
+        assert set(score) >= {"saturated_pct", "replica_hours", "replica_hours_vs_oracle", "actions"}
+    assert result["meta"]["minutes_scored"] == 2 * 1440
+    assert result["strategies"]["oracle"]["replica_hours_vs_oracle"] == 1.0
+    assert result["strategies"]["static"]["saturated_pct"] == 0.0

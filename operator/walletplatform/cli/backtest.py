@@ -1,0 +1,88 @@
+"""walletctl backtest: replay a demand trace through every strategy and print the scores."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+
+from walletplatform import catalog
+from walletplatform.backtest import run, trace
+from walletplatform.cli import io
+from walletplatform.models import common, errors, resources
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    native = trace.parse_trace(
+        pathlib.Path(args.trace).read_text(), args.trace, common.parse_duration(args.zero_fill_max).total_seconds()
+    )
+    policy = None
+    if args.policy:
+        doc = resources.parse_document(io.read_documents(args.policy)[0])
+        if not isinstance(doc, resources.ScalingPolicy):
+            raise errors.SpecError([errors.Problem(path="kind", message="--policy needs a ScalingPolicy")])
+        policy = doc.spec
+    if (args.capacity_per_replica is None) == (args.peak_replicas is None):
+        raise errors.SpecError(
+            [errors.Problem(path="--capacity-per-replica/--peak-replicas", message="give exactly one")]
+        )
+    capacity = args.capacity_per_replica or run.capacity_for_peak(native, args.peak_replicas, args.target)
+    service = catalog.load_catalog(args.catalog)[args.service]
+    result = run.run(
+        native,
+        run.Config(
+            service=service,
+            capacity=capacity,
+            target=args.target,
+            startup=common.parse_duration(args.startup).total_seconds(),
+            policy=policy,
+            forecaster=args.forecaster,
+        ),
+    )
+    curves = result.pop("_series")
+    if args.plot:
+        _plot(args.plot, native, curves)  # type: ignore[arg-type]
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{'strategy':<12}{'saturated %':>12}{'replica-h':>12}{'vs oracle':>11}{'actions':>9}")
+    for name, score in result["strategies"].items():  # type: ignore[attr-defined]
+        print(
+            f"{name:<12}{score['saturated_pct']:>12.3f}{score['replica_hours']:>12.1f}"
+            f"{score['replica_hours_vs_oracle']:>11.3f}{score['actions']:>9}"
+        )
+    print(json.dumps(result["meta"]))
+    return 0
+
+
+def _plot(path: str, native: object, curves: dict[str, list[float]]) -> None:
+    import matplotlib  # noqa: PLC0415 - optional, only for --plot
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot  # noqa: PLC0415
+
+    figure, axes = pyplot.subplots(figsize=(14, 5))
+    for name, values in curves.items():
+        axes.plot(values, label=f"{name} ready capacity", linewidth=0.7)
+    axes.set_xlabel("scored minute")
+    axes.legend()
+    figure.savefig(path, dpi=110)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("backtest", help="replay a demand trace through HPA, schedules and predictive floors")
+    parser.add_argument("--trace", required=True, help="CSV with a timestamp column and a value column")
+    parser.add_argument("--policy", help="ScalingPolicy file (schedules and predictive settings)")
+    parser.add_argument("--capacity-per-replica", type=float)
+    parser.add_argument("--peak-replicas", type=int, help="size capacity so the p99.9 needs N replicas")
+    parser.add_argument("--target", type=float, default=0.7)
+    parser.add_argument("--startup", default="120s")
+    parser.add_argument("--service", default="transaction", help="catalog service whose HPA behaviour is used")
+    parser.add_argument(
+        "--forecaster", default="seasonal-profile", choices=["seasonal-profile", "seasonal-naive", "holt-winters"]
+    )
+    parser.add_argument("--zero-fill-max", default="0s", help="fill gaps up to this long with 0 (sparse logs)")
+    parser.add_argument("--catalog", type=pathlib.Path, default=catalog.DEFAULT_DIR)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--plot", help="write a PNG of ready capacity per strategy")
+    parser.set_defaults(func=cmd_backtest)

@@ -1,0 +1,55 @@
+"""Real Prometheus (Debian package) backfilled from a shared trace with promtool answers PromQL range
+queries through prometheus-api-client, and the engine's parser reads the answer."""
+
+from __future__ import annotations
+
+import datetime
+import pathlib
+import time
+
+import pytest
+from prometheus_api_client import PrometheusConnect
+from walletplatform.backtest import trace
+from walletplatform.devenv import prometheus
+from walletplatform.forecast import series
+from walletplatform.scaling import demand
+
+pytestmark = pytest.mark.integration
+TRACE = pathlib.Path(__file__).resolve().parents[3] / "shared" / "traces" / "nab-nyc-taxi-30min" / "nyc_taxi.csv"
+
+
+def test_backfilled_trace_answers_range_query(tmp_path: pathlib.Path) -> None:
+    native = trace.parse_trace(TRACE.read_text(), "nyc_taxi.csv")
+    two_weeks = int(14 * series.DAY / native.step)
+    now = time.time()
+    # the last two weeks of the trace, shifted to end an hour ago, as requests per second
+    shifted = series.Series(now - 3600 - two_weeks * native.step, native.step, native.values[-two_weeks:] / native.step)
+    server = prometheus.Prometheus(tmp_path)
+    server.backfill(prometheus.openmetrics(shifted, {"service": "wallet-dev-transaction"}))
+    server.start()
+    try:
+        client = PrometheusConnect(url=server.url, disable_ssl=True)
+        start, end = shifted.start + 86400, shifted.end - 1800
+        answer = client.custom_query_range(
+            'sum(rate(http_requests_total{service="wallet-dev-transaction"}[1h]))',
+            start_time=_dt(start),
+            end_time=_dt(end),
+            step="1800",
+        )
+        expected_points = int((end - start) // 1800) + 1
+        assert len(answer) == 1 and len(answer[0]["values"]) == expected_points
+        parsed = demand.parse_matrix(answer, 1800)
+        assert isinstance(parsed, series.Series)
+        middle = len(parsed) // 2
+        original = shifted.values[int((parsed.start - shifted.start) // native.step) + middle]
+        assert parsed.values[middle] == pytest.approx(original, rel=0.6)
+        empty = client.custom_query_range(
+            'sum(rate(http_requests_total{service="nope"}[5m]))', start_time=_dt(start), end_time=_dt(end), step="1800"
+        )
+        assert isinstance(demand.parse_matrix(empty, 1800), demand.Trouble)
+    finally:
+        server.stop()
+
+
+def _dt(epoch: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC)
