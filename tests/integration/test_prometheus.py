@@ -1,9 +1,10 @@
-"""Real Prometheus (Debian package) backfilled from a shared trace with promtool answers PromQL range
+"""Real Prometheus (Debian package) backfilled from a trace with promtool answers PromQL range
 queries through prometheus-api-client, and the engine's parser reads the answer."""
 
 from __future__ import annotations
 
 import datetime
+import math
 import pathlib
 import time
 
@@ -15,11 +16,18 @@ from walletplatform.forecast import series
 from walletplatform.scaling import demand
 
 pytestmark = pytest.mark.integration
-TRACE = pathlib.Path(__file__).resolve().parents[3] / "shared" / "traces" / "nab-nyc-taxi-30min" / "nyc_taxi.csv"
+
+
+def synthetic_trace() -> str:
+    """Three weeks of half-hourly demand with a daily cycle, as a trace CSV (timestamps and counts)."""
+    rows = ["timestamp,value"]
+    for i in range(21 * 48):
+        rows.append(f"{1700000000 + 1800 * i},{10000 + 8000 * math.sin(2 * math.pi * i / 48):.0f}")
+    return "\n".join(rows)
 
 
 def test_backfilled_trace_answers_range_query(tmp_path: pathlib.Path) -> None:
-    native = trace.parse_trace(TRACE.read_text(), "nyc_taxi.csv")
+    native = trace.parse_trace(synthetic_trace(), "synthetic.csv")
     two_weeks = int(14 * series.DAY / native.step)
     now = time.time()
     # the last two weeks of the trace, shifted to end an hour ago, as requests per second
