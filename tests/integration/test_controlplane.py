@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import copy
 import pathlib
-import time
 
 import pytest
 from walletplatform import catalog, render
 from walletplatform.clients import kube
+from walletplatform.devenv import processes
 from walletplatform.models import common
 
 from tests.conftest import EXAMPLES, INVALID, POLICIES, load, rejected_by, resolve_file
@@ -93,16 +93,6 @@ def test_service_pods_are_admitted_as_restricted(cluster: Cluster, namespace: st
         cluster.client.create(bad, dry_run=True)  # the namespace really enforces restricted
 
 
-def wait_for(check: object, timeout: float, what: str) -> None:
-    assert callable(check)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{what} did not happen within {timeout:.0f}s")
-
-
 def test_controller_manager_acts_on_deployments_and_hpas(
     cluster: Cluster, namespace: str, cat: catalog.Catalog
 ) -> None:
@@ -117,7 +107,7 @@ def test_controller_manager_acts_on_deployments_and_hpas(
     def replica_sets() -> list[dict[str, object]]:
         return client.list("apps/v1", "ReplicaSet", namespace, selector="app.kubernetes.io/name=user")
 
-    wait_for(lambda: len(replica_sets()) == 1, 60, "a ReplicaSet for the Deployment")
+    processes.wait_until(lambda: len(replica_sets()) == 1, 60, "a ReplicaSet for the Deployment", interval=0.5)
     client.apply(in_namespace(hpa, namespace), "wallet-tests")
     floor = {
         "apiVersion": "autoscaling/v2",
@@ -131,7 +121,7 @@ def test_controller_manager_acts_on_deployments_and_hpas(
         live = client.get("apps/v1", "Deployment", "wallet-dev-user", namespace) or {}
         return bool(live.get("spec", {}).get("replicas") == 5)
 
-    wait_for(scaled, 90, "the HPA controller scaling the Deployment to minReplicas 5")
+    processes.wait_until(scaled, 90, "the HPA controller scaling the Deployment to minReplicas 5", interval=0.5)
     live_hpa = client.get("autoscaling/v2", "HorizontalPodAutoscaler", "wallet-dev-user", namespace) or {}
     managers = {m["manager"] for m in live_hpa["metadata"]["managedFields"]}
     assert {"wallet-tests", "wallet-scaler"} <= managers

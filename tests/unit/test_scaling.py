@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-from walletplatform.forecast import series
+from walletplatform.forecast import registry, series
 from walletplatform.models import scaling
 from walletplatform.scaling import decide, demand, predictive, schedule
 
@@ -187,7 +187,7 @@ def daily(days: int, step: float = 60.0, level: float = 100.0) -> series.Series:
 def test_predictive_gated_on_short_history() -> None:
     spec = scaling.Predictive(query="x", capacity_per_replica=10)
     history = daily(3)
-    outlook = predictive.build_outlook(spec, _forecaster(), history, history.end)
+    outlook = predictive.build_outlook(spec, registry.FORECASTERS["seasonal-profile"], history, history.end)
     result = predictive.forecast_floor(spec, outlook, history.end)
     assert not result.applied and result.reason == "only 3d of history; the policy needs 7d"
 
@@ -196,7 +196,7 @@ def test_predictive_gated_on_bad_accuracy() -> None:
     spec = scaling.Predictive(query="x", capacity_per_replica=10, max_error_ratio=0.05)
     rng = np.random.default_rng(1)
     history = series.Series(0.0, 60.0, rng.exponential(100, 10 * 1440))
-    outlook = predictive.build_outlook(spec, _forecaster(), history, history.end)
+    outlook = predictive.build_outlook(spec, registry.FORECASTERS["seasonal-profile"], history, history.end)
     result = predictive.forecast_floor(spec, outlook, history.end)
     assert not result.applied and "above maxErrorRatio 0.05" in result.reason
 
@@ -204,14 +204,8 @@ def test_predictive_gated_on_bad_accuracy() -> None:
 def test_predictive_floor_covers_coming_peak() -> None:
     spec = scaling.Predictive(query="x", capacity_per_replica=10, target_utilization=0.5, headroom=0.0)
     history = daily(10).until(9 * 86400 + 6 * 3600 - 300)  # five minutes before the daily peak (t=6h)
-    outlook = predictive.build_outlook(spec, _forecaster(), history, history.end)
+    outlook = predictive.build_outlook(spec, registry.FORECASTERS["seasonal-profile"], history, history.end)
     result = predictive.forecast_floor(spec, outlook, history.end)
     assert result.applied and result.error_ratio is not None and result.error_ratio < 0.1
     assert result.peak == pytest.approx(250, rel=0.05)
     assert result.floor == predictive.replicas_for(result.peak, spec) == 50
-
-
-def _forecaster() -> object:
-    from walletplatform.forecast import registry  # noqa: PLC0415
-
-    return registry.FORECASTERS["seasonal-profile"]

@@ -129,10 +129,9 @@ def run(native: series.Series, config: Config) -> dict[str, object]:
         name: hpa.HpaSimulator(config.service.behavior, high, target, cap, config.startup, replicas=low)
         for name in ("reactive", "schedule", "predictive", "naive")
     }
+    spec = predictive_spec(config)
     engines = {
-        "predictive": _Predictive(
-            predictive_spec(config), registry.FORECASTERS[predictive_spec(config).forecaster], low, high
-        ),
+        "predictive": _Predictive(spec, registry.FORECASTERS[spec.forecaster], low, high),
         "naive": _Predictive(predictive_spec(config, naive=True), registry.FORECASTERS["seasonal-naive"], low, high),
     }
     policy = config.policy if config.policy and config.policy.schedules else None

@@ -10,9 +10,8 @@ from walletplatform.cli import io
 from walletplatform.models import errors, resources
 
 
-def load_platforms(path: str, catalog_dir: pathlib.Path) -> list[catalog.ResolvedPlatform]:
+def load_platforms(path: str, cat: catalog.Catalog) -> list[catalog.ResolvedPlatform]:
     """Parse and resolve every WalletPlatform in a file; SpecError lists every problem in all of them."""
-    cat = catalog.load_catalog(catalog_dir)
     resolved, problems = [], []
     for index, data in enumerate(io.read_documents(path)):
         prefix = f"[{index}] " if index else ""
@@ -30,7 +29,7 @@ def load_platforms(path: str, catalog_dir: pathlib.Path) -> list[catalog.Resolve
 
 def cmd_render(args: argparse.Namespace) -> int:
     objects: list[object] = []
-    for platform in load_platforms(args.file, args.catalog):
+    for platform in load_platforms(args.file, catalog.load_catalog(args.catalog)):
         objects += render.render_platform(platform)
     print(io.dump_yaml(objects), end="")
     return 0
@@ -41,7 +40,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     problems: list[errors.Problem] = []
     platforms = {}
     if args.platform:
-        for platform in load_platforms(args.platform, args.catalog):
+        for platform in load_platforms(args.platform, cat):
             platforms[platform.name] = platform
     documents = io.read_documents(args.file)
     summaries = []

@@ -11,7 +11,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 _PR_SET_PDEATHSIG = 1
 
@@ -75,9 +75,8 @@ class Process:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def wait_until(check: object, timeout: float, what: str, interval: float = 0.25) -> None:
+def wait_until(check: Callable[[], object], timeout: float, what: str, interval: float = 0.25) -> None:
     """Poll ``check()`` until it returns true; TimeoutError naming ``what`` after ``timeout`` seconds."""
-    assert callable(check)
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
