@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 from walletplatform.clients import kube
-from walletplatform.devenv import controlplane, crds, toolchain
+from walletplatform.devenv import controlplane, crds, processes, toolchain
+from walletplatform.devenv import operator as operator_env
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +49,38 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         plane.stop()
 
 
+# Short periods so the tests see resync, retries and fail-over in seconds (production defaults: 60 s,
+# 20 s, 15 s).
+OPERATOR_ENV = {"WALLET_RESYNC_SECONDS": "3", "WALLET_DEPENDENCY_RETRY_SECONDS": "3", "WALLET_LEASE_SECONDS": "4"}
+OPERATOR_USER = f"system:serviceaccount:{operator_env.NAMESPACE}:{operator_env.ACCOUNT}"
+
+
+@pytest.fixture(scope="session")
+def operator_kubeconfig(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """Credentials of the chart's ServiceAccount, with exactly the chart's RBAC: never admin."""
+    if cluster.plane is None:
+        pytest.skip("operator tests need the local control plane (they read its audit log)")
+    operator_env.install_rbac(cluster.client)
+    return operator_env.operator_kubeconfig(cluster.client, cluster.plane, tmp_path_factory.mktemp("op") / "kubeconfig")
+
+
+@pytest.fixture(scope="module")
+def operator(
+    operator_kubeconfig: pathlib.Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[operator_env.Operator]:
+    """One operator process (leader) for a test module."""
+    process = operator_env.Operator(
+        operator_kubeconfig, tmp_path_factory.mktemp("operator"), f"op-{uuid.uuid4().hex[:6]}", OPERATOR_ENV
+    ).start()
+    processes_wait_leader(process)
+    yield process
+    process.stop()
+
+
+def processes_wait_leader(process: operator_env.Operator, timeout: float = 30) -> None:
+    processes.wait_until(lambda: process.role() == "leader", timeout, f"operator {process.identity} leading")
+
+
 @pytest.fixture
 def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:8]}"
@@ -60,7 +93,10 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    if report.failed and "cluster" in getattr(item, "funcargs", {}):
-        plane = item.funcargs["cluster"].plane  # type: ignore[attr-defined]
+    funcargs = getattr(item, "funcargs", {})
+    if report.failed and "cluster" in funcargs:
+        plane = funcargs["cluster"].plane
         if plane is not None:
             report.sections.append(("control plane logs", plane.logs_tail()))
+    if report.failed and "operator" in funcargs:
+        report.sections.append(("operator log", funcargs["operator"].process.tail(60)))

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 from walletplatform import crd
-from walletplatform.cli import io
+from walletplatform.cli import core
 
 from tests.conftest import EXAMPLES, INVALID, POLICIES, ROOT, load, rejected_by
 
@@ -40,10 +40,11 @@ def to_jsonschema(node: Any) -> Any:
     return out
 
 
-def test_committed_crds_are_fresh() -> None:
-    assert COMMITTED.read_text() == io.dump_yaml(list(crd.render_crds())), (
-        "charts/wallet-operator/crds/crds.yaml is stale: run walletctl crds -o charts/wallet-operator/crds/crds.yaml"
-    )
+def test_committed_chart_files_are_fresh() -> None:
+    for relative, text in core.render_chart_files().items():
+        path = core.CHART_DIR / relative
+        assert path.read_text() == text, f"{path} is stale: run walletctl chart"
+    assert COMMITTED == core.CHART_DIR / "crds" / "crds.yaml"
 
 
 def test_structural_no_refs_or_nulls() -> None:

@@ -28,6 +28,13 @@ def read_documents(path: str) -> list[object]:
     return docs
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Never writes anchors and aliases (&id001): people read and diff this output."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
 def dump_yaml(objects: list[object]) -> str:
     """Multi-document YAML with keys in the order the renderer wrote them."""
-    return yaml.safe_dump_all(objects, sort_keys=False, explicit_start=True, width=120)
+    return yaml.dump_all(objects, Dumper=_PlainDumper, sort_keys=False, explicit_start=True, width=120)

@@ -7,11 +7,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from walletplatform.cli import backtest, core
+from walletplatform.cli import backtest, core, operate
 from walletplatform.models import errors
 
 EXIT_INVALID = 2
-COMMANDS = (core, backtest)
+COMMANDS = (core, backtest, operate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,7 +37,8 @@ def _error(exc: exceptions.DynamicApiError | k8s_client.ApiException) -> ApiErro
 
 
 class Kube:
-    """Typed entry points used by the operator, the demo and the tests."""
+    """Typed entry points used by the operator, the demo and the tests. ``writes`` counts the write
+    requests this client sent (the operator exports it as a metric)."""
 
     def __init__(self, kubeconfig: pathlib.Path | None = None) -> None:
         configuration = k8s_client.Configuration()
@@ -47,6 +48,7 @@ class Kube:
             k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
         self.api = k8s_client.ApiClient(configuration)
         self.dynamic = dynamic.DynamicClient(self.api)
+        self.writes = 0
 
     def _resource(self, api_version: str, kind: str) -> Any:
         return self.dynamic.resources.get(api_version=api_version, kind=kind)
@@ -68,6 +70,7 @@ class Kube:
         }
         if dry_run:
             params["dry_run"] = "All"
+        self.writes += 1
         try:
             result = self.dynamic.server_side_apply(
                 resource, body=obj, name=meta["name"], namespace=meta.get("namespace"), **params
@@ -104,6 +107,7 @@ class Kube:
         params: dict[str, Any] = {"_request_timeout": TIMEOUT, "query_params": [("fieldValidation", "Strict")]}
         if dry_run:
             params["dry_run"] = "All"
+        self.writes += 1
         try:
             data: dict[str, Any] = resource.create(body=obj, namespace=meta.get("namespace"), **params).to_dict()
         except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
@@ -112,9 +116,65 @@ class Kube:
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> None:
         resource = self._resource(api_version, kind)
+        self.writes += 1
         try:
             resource.delete(name=name, namespace=namespace, _request_timeout=TIMEOUT)
         except exceptions.NotFoundError:
             return
         except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
             raise _error(exc) from None
+
+    def patch_status(
+        self, api_version: str, kind: str, name: str, namespace: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Merge-patch the status subresource (status is the operator's to write, whole)."""
+        resource = self._resource(api_version, kind)
+        self.writes += 1
+        try:
+            data: dict[str, Any] = resource.status.patch(
+                body={"status": status},
+                name=name,
+                namespace=namespace,
+                content_type="application/merge-patch+json",
+                _request_timeout=TIMEOUT,
+            ).to_dict()
+        except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
+            raise _error(exc) from None
+        return data
+
+    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """PUT with the object's resourceVersion: 409 (ApiError) when someone else wrote it first."""
+        resource = self._resource(str(obj["apiVersion"]), str(obj["kind"]))
+        meta = obj["metadata"]
+        self.writes += 1
+        try:
+            data: dict[str, Any] = resource.replace(
+                body=obj, name=meta["name"], namespace=meta.get("namespace"), _request_timeout=TIMEOUT
+            ).to_dict()
+        except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
+            raise _error(exc) from None
+        return data
+
+    def served(self, api_version: str, kind: str) -> bool:
+        """Whether the API server serves this kind (its CRD is installed)."""
+        try:
+            self._resource(api_version, kind)
+        except exceptions.ResourceNotFoundError:
+            return False
+        return True
+
+    def service_account_token(self, namespace: str, name: str, seconds: int = 3600) -> str:
+        """A bound token for a ServiceAccount (TokenRequest API), to act exactly as that account."""
+        body = k8s_client.AuthenticationV1TokenRequest(
+            spec=k8s_client.V1TokenRequestSpec(audiences=[], expiration_seconds=seconds)
+        )
+        self.writes += 1
+        try:
+            answer = k8s_client.CoreV1Api(self.api).create_namespaced_service_account_token(
+                name, namespace, body, _request_timeout=TIMEOUT
+            )
+        except k8s_client.ApiException as exc:
+            raise _error(exc) from None
+        if answer.status is None or not answer.status.token:
+            raise ApiError(500, f"no token issued for {namespace}/{name}")
+        return str(answer.status.token)

@@ -14,6 +14,14 @@ import urllib.request
 from walletplatform.devenv import processes, toolchain
 
 SERVICE_CIDR = "10.96.0.0/16"
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+# Metadata-level audit of every write: the benchmark and tests count the operator's write requests here.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [{"level": "Metadata", "verbs": list(WRITE_VERBS)}, {"level": "None"}],
+}
 
 
 class ControlPlane:
@@ -29,6 +37,7 @@ class ControlPlane:
         self.kcm_port = processes.free_port()
         self.etcd_port, self.etcd_peer = processes.free_port(), processes.free_port()
         self.kubeconfig = workdir / "admin.kubeconfig"
+        self.audit_log = workdir / "audit.jsonl"
         self.etcd: processes.Process | None = None
         self.apiserver: processes.Process | None = None
         self.controller_manager: processes.Process | None = None
@@ -44,18 +53,32 @@ class ControlPlane:
             ["openssl", "rsa", "-in", str(key), "-pubout", "-out", str(pub)], check=True, capture_output=True
         )
         (self.workdir / "tokens.csv").write_text(f'{self.token},admin,admin,"system:masters"\n')
+        (self.workdir / "audit-policy.json").write_text(json.dumps(AUDIT_POLICY))
 
-    def _write_kubeconfig(self) -> None:
+    def write_kubeconfig(self, path: pathlib.Path, token: str, user: str = "admin") -> pathlib.Path:
+        """A kubeconfig for this control plane authenticating with ``token`` (admin or a ServiceAccount's)."""
         ca = self.workdir / "certs" / "apiserver.crt"
         config = {
             "apiVersion": "v1",
             "kind": "Config",
             "current-context": "wallet-local",
             "clusters": [{"name": "wallet-local", "cluster": {"server": self.url, "certificate-authority": str(ca)}}],
-            "users": [{"name": "admin", "user": {"token": self.token}}],
-            "contexts": [{"name": "wallet-local", "context": {"cluster": "wallet-local", "user": "admin"}}],
+            "users": [{"name": user, "user": {"token": token}}],
+            "contexts": [{"name": "wallet-local", "context": {"cluster": "wallet-local", "user": user}}],
         }
-        self.kubeconfig.write_text(json.dumps(config, indent=2))
+        path.write_text(json.dumps(config, indent=2))
+        return path
+
+    def write_requests(self, user: str) -> list[dict[str, object]]:
+        """Every write request ``user`` made so far, from the audit log (one dict per request)."""
+        if not self.audit_log.exists():
+            return []
+        events = []
+        for line in self.audit_log.read_text().splitlines():
+            event = json.loads(line)
+            if event.get("stage") == "ResponseComplete" and event.get("user", {}).get("username") == user:
+                events.append(event)
+        return events
 
     def start_etcd(self) -> None:
         self.etcd = processes.Process(
@@ -106,6 +129,10 @@ class ControlPlane:
                 f"--service-account-signing-key-file={self.workdir / 'sa.key'}",
                 "--enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,PodSecurity,"
                 "ResourceQuota,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy",
+                f"--audit-policy-file={self.workdir / 'audit-policy.json'}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
+                "--audit-log-mode=blocking",
                 "--v=1",
             ],
             self.logs,
@@ -138,7 +165,7 @@ class ControlPlane:
         self._keys()
         self.start_etcd()
         self.start_apiserver()
-        self._write_kubeconfig()
+        self.write_kubeconfig(self.kubeconfig, self.token)
         self.start_controller_manager()
         return self
 

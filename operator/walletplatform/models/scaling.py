@@ -205,6 +205,8 @@ class ServiceScalingStatus(common.WalletModel):
     predictive_applied: bool = Field(default=False, description="Whether the forecast was used.")
     last_error: str = Field(default="", description="Last Prometheus or forecasting problem.")
     last_good: datetime | None = Field(default=None, description="Last time demand data was usable.")
+    last_good_floor: int | None = Field(default=None, description="Floor decided from usable data then.")
+    decided_at: datetime | None = Field(default=None, description="When this floor was last changed.")
 
 
 class ScalingPolicyStatus(common.WalletModel):

@@ -30,6 +30,23 @@ SERVICE_BUILDERS: tuple[ServiceBuilder, ...] = (
     network.render_network_policy,
     autoscaling.render_vpa,
 )
+# Every (apiVersion, kind) the builders can emit: the operator lists these by label to find children to
+# prune. A unit test renders every example and fails if a builder emits a kind missing here.
+KINDS: tuple[tuple[str, str], ...] = (
+    ("v1", "ConfigMap"),
+    ("postgresql.cnpg.io/v1", "Cluster"),
+    ("postgresql.cnpg.io/v1", "Pooler"),
+    ("redis.redis.opstreelabs.in/v1beta2", "RedisCluster"),
+    ("v1", "ServiceAccount"),
+    ("v1", "Service"),
+    ("apps/v1", "Deployment"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("policy/v1", "PodDisruptionBudget"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("autoscaling.k8s.io/v1", "VerticalPodAutoscaler"),
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+)
 MONITORING_BUILDERS: tuple[PlatformBuilder, ...] = (
     monitoring.render_service_monitor,
     monitoring.render_prometheus_rule,

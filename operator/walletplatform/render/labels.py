@@ -34,6 +34,16 @@ def metadata(name: str, namespace: str, platform: str, component: str) -> dict[s
     return {"name": name, "namespace": namespace, "labels": dict(platform_labels(platform, component))}
 
 
+def data_metadata(
+    name: str, namespace: str, platform: str, component: str, retain: bool
+) -> dict[str, common.JsonValue]:
+    """Metadata of a data-tier object; ``retain`` marks it to survive the platform's deletion."""
+    meta = metadata(name, namespace, platform, component)
+    if retain:
+        meta["annotations"] = {RETAIN_ANNOTATION: "true"}
+    return meta
+
+
 def service_name(platform: str, service: str) -> str:
     return f"{platform}-{service}"
 

@@ -57,9 +57,7 @@ def render_cluster(platform: ResolvedPlatform) -> common.Manifest:
     postgresql: dict[str, common.JsonValue] = {"parameters": dict(derive_parameters(pg))}
     if pg.synchronous_replicas:
         postgresql["synchronous"] = {"method": "any", "number": pg.synchronous_replicas, "dataDurability": "required"}
-    meta = labels.metadata(name, platform.namespace, platform.name, "postgres")
-    if platform.spec.retain_data:
-        meta["annotations"] = {labels.RETAIN_ANNOTATION: "true"}
+    meta = labels.data_metadata(name, platform.namespace, platform.name, "postgres", platform.spec.retain_data)
     return {
         "apiVersion": "postgresql.cnpg.io/v1",
         "kind": "Cluster",

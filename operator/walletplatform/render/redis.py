@@ -29,9 +29,7 @@ def render_config(platform: ResolvedPlatform) -> common.Manifest:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": labels.metadata(
-            f"{labels.redis_name(platform.name)}-config", platform.namespace, platform.name, "redis"
-        ),
+        "metadata": _metadata(platform, f"{labels.redis_name(platform.name)}-config"),
         "data": {CONFIG_KEY: "\n".join(lines) + "\n"},
     }
 
@@ -67,7 +65,14 @@ def render_cluster(platform: ResolvedPlatform) -> common.Manifest:
         if redis.persistence.storage_class:
             claim["storageClassName"] = redis.persistence.storage_class
         spec["storage"] = {"keepAfterDelete": platform.spec.retain_data, "volumeClaimTemplate": {"spec": claim}}
-    meta = labels.metadata(name, platform.namespace, platform.name, "redis")
-    if platform.spec.retain_data:
-        meta["annotations"] = {labels.RETAIN_ANNOTATION: "true"}
-    return {"apiVersion": "redis.redis.opstreelabs.in/v1beta2", "kind": "RedisCluster", "metadata": meta, "spec": spec}
+    return {
+        "apiVersion": "redis.redis.opstreelabs.in/v1beta2",
+        "kind": "RedisCluster",
+        "metadata": _metadata(platform, name),
+        "spec": spec,
+    }
+
+
+def _metadata(platform: ResolvedPlatform, name: str) -> dict[str, common.JsonValue]:
+    """The cluster and its config are kept together when data is retained: a kept cluster needs its config."""
+    return labels.data_metadata(name, platform.namespace, platform.name, "redis", platform.spec.retain_data)

@@ -1,0 +1,45 @@
+"""``walletctl operator``: run the operator process (what the chart's Deployment runs).
+
+Settings come from WALLET_* environment variables (see controller/settings.py); flags override the
+few that people set by hand."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import pathlib
+
+from walletplatform.controller import main as operator_main
+from walletplatform.controller import scaler
+from walletplatform.controller import settings as settings_mod
+
+
+def cmd_operator(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_mod.Settings.from_env()
+    except ValueError as exc:
+        raise SystemExit(f"walletctl operator: {exc}") from None
+    changes = {
+        key: value
+        for key, value in (
+            ("kubeconfig", args.kubeconfig),
+            ("identity", args.identity),
+            ("metrics_port", args.metrics_port),
+            ("liveness_port", args.liveness_port),
+        )
+        if value is not None
+    }
+    if args.namespace:
+        changes["namespaces"] = tuple(args.namespace)
+    return operator_main.run(dataclasses.replace(settings, **changes), extra_loops=(scaler.scaling_loop,))
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    text = "run the operator (leader election, reconcile, resync, scaling engine)"
+    parser = sub.add_parser("operator", help=text, description=text)
+    parser.add_argument("--kubeconfig", type=pathlib.Path, help="default: in-cluster service account")
+    parser.add_argument("--identity", help="leader-election identity (default: host name)")
+    parser.add_argument("--namespace", action="append", help="watch only these namespaces (repeatable)")
+    parser.add_argument("--metrics-port", type=int)
+    parser.add_argument("--liveness-port", type=int)
+    parser.set_defaults(func=cmd_operator)

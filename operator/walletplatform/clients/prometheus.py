@@ -1,0 +1,63 @@
+"""The Prometheus client adapter: one range query (in chunks Prometheus accepts) with a timeout, and
+every failure mapped to a named ``demand.Trouble``. It never raises for Prometheus being unwell."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+import requests
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+
+from walletplatform.forecast import series
+from walletplatform.scaling import demand
+
+# Prometheus refuses range answers above 11,000 points per series; stay well under it.
+MAX_POINTS = 10_000
+
+
+class Prometheus:
+    def __init__(self, url: str, timeout_seconds: float) -> None:
+        self.url = url
+        self.timeout = timeout_seconds
+        self.connection = PrometheusConnect(url=url, disable_ssl=False, timeout=timeout_seconds)
+        self.queries = 0
+
+    def fetch_range(
+        self, query: str, start: float, end: float, step: float
+    ) -> Sequence[Mapping[str, object]] | demand.Trouble:
+        """The matrix answer for [start, end] (epoch seconds), or the named trouble."""
+        result: list[Mapping[str, object]] = []
+        chunk = MAX_POINTS * step
+        at = start
+        while at <= end:
+            until = min(end, at + chunk - step)
+            self.queries += 1
+            try:
+                part = self.connection.custom_query_range(
+                    query,
+                    datetime.fromtimestamp(at, UTC),
+                    datetime.fromtimestamp(until, UTC),
+                    f"{int(step)}s",
+                    timeout=self.timeout,
+                )
+            except requests.Timeout:
+                return demand.Trouble("timeout", f"{self.url} did not answer within {self.timeout:g}s")
+            except requests.ConnectionError as exc:
+                return demand.Trouble("unavailable", f"{self.url} is unreachable ({type(exc).__name__})")
+            except PrometheusApiClientException as exc:
+                return demand.Trouble("error", str(exc)[:300])
+            except (requests.RequestException, ValueError, KeyError) as exc:
+                return demand.Trouble("error", f"bad answer from {self.url}: {exc}"[:300])
+            result.extend(part)
+            at = until + step
+        return result
+
+    def fetch_history(self, query: str, lookback: float, step: float, now: float) -> series.Series | demand.Trouble:
+        """Demand history over the lookback ending at ``now``, on a regular grid (gaps are NaN)."""
+        end = now - now % step
+        answer = self.fetch_range(query, end - lookback, end, step)
+        if isinstance(answer, demand.Trouble):
+            return answer
+        return demand.parse_matrix(answer, step)

@@ -1,0 +1,136 @@
+"""The Kopf side of the operator: handlers registered on a registry built per run (no global state),
+and the periodic loops (platform resync, scaling) started on Kopf's start-up.
+
+* create / update / resume of a WalletPlatform -> reconcile_platform; a data tier that is not Ready
+  yet is a ``kopf.TemporaryError`` with a delay (Kopf retries; nothing sleeps); a bad spec is a
+  ``kopf.PermanentError`` (status says why; retrying cannot help).
+* no delete handler and no Kopf timers, so Kopf adds no finalizer: deletion never waits for the
+  operator. Children go through ownerReferences; retained data carries none.
+* the resync loop re-reads every platform every ``resync_seconds`` and reconciles it (restores a
+  deleted or hand-edited child); a no-op pass only reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from typing import Any
+
+import kopf
+
+from walletplatform import API_GROUP, API_VERSION, catalog
+from walletplatform.clients import kube
+from walletplatform.controller import platform as platform_ctl
+from walletplatform.controller import settings as settings_mod
+
+log = logging.getLogger(__name__)
+API = f"{API_GROUP}/{API_VERSION}"
+PREFIX = API_GROUP
+
+
+@dataclasses.dataclass
+class Memo:
+    """Shared by every handler of one operator run."""
+
+    client: kube.Kube
+    catalog: catalog.Catalog
+    settings: settings_mod.Settings
+    heartbeat: float = dataclasses.field(default_factory=time.monotonic)
+    tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
+
+
+def configure(kopf_settings: kopf.OperatorSettings) -> None:
+    """Kopf keeps its bookkeeping in our annotations; it posts only warnings as Events (we post our own)."""
+    kopf_settings.peering.standalone = True  # leader election happens before Kopf starts (leader.py)
+    kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    kopf_settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=PREFIX, key="last-handled-configuration"
+    )
+    kopf_settings.posting.level = logging.WARNING
+    kopf_settings.watching.server_timeout = 300
+    kopf_settings.watching.client_timeout = 330
+    kopf_settings.networking.request_timeout = 30
+
+
+def plain(body: Any) -> dict[str, Any]:
+    """A Kopf body as plain nested dicts (what the pure core and the client expect)."""
+    return {key: body[key] for key in body}
+
+
+def _reconcile_handler(settings: settings_mod.Settings) -> Any:
+    def handler(body: kopf.Body, reason: str, memo: Memo, **_: Any) -> None:
+        result = platform_ctl.reconcile_platform(memo.client, plain(body), memo.catalog, trigger=str(reason))
+        if result.invalid:
+            raise kopf.PermanentError(result.error)
+        if result.error:
+            raise kopf.TemporaryError(result.error, delay=settings.dependency_retry_seconds)
+        if result.waiting:
+            raise kopf.TemporaryError(f"waiting for {result.waiting}", delay=settings.dependency_retry_seconds)
+
+    return handler
+
+
+async def _resync_loop(memo: Memo) -> None:
+    """Every resync period: list the platforms once, reconcile each (in a thread: the client is sync)."""
+    settings = memo.settings
+    while True:
+        await asyncio.sleep(settings.resync_seconds)
+        try:
+            bodies = await asyncio.to_thread(_list_platforms, memo)
+        except kube.ApiError as exc:
+            log.warning("resync: cannot list WalletPlatforms: %s", exc.message)
+            continue
+        for body in bodies:
+            if (body.get("metadata") or {}).get("deletionTimestamp"):
+                continue
+            try:
+                await asyncio.to_thread(
+                    platform_ctl.reconcile_platform, memo.client, body, memo.catalog, trigger="resync"
+                )
+            except Exception:  # one platform's failure must not stop the others' resync
+                log.exception("resync of %s/%s failed", body["metadata"]["namespace"], body["metadata"]["name"])
+
+
+async def _heartbeat_loop(memo: Memo) -> None:
+    """Proves the event loop is not stuck: the liveness endpoint checks this timestamp."""
+    while True:
+        memo.heartbeat = time.monotonic()
+        await asyncio.sleep(2)
+
+
+def _list_platforms(memo: Memo) -> list[dict[str, Any]]:
+    namespaces = memo.settings.namespaces or (None,)
+    return [body for ns in namespaces for body in memo.client.list(API, "WalletPlatform", ns)]
+
+
+def build_registry(settings: settings_mod.Settings, extra_loops: tuple[Any, ...] = ()) -> kopf.OperatorRegistry:
+    """All handlers of one operator run; ``extra_loops`` are coroutine functions of the Memo (the scaler)."""
+    registry = kopf.OperatorRegistry()
+    handler = _reconcile_handler(settings)
+    for decorator in (kopf.on.create, kopf.on.update, kopf.on.resume):
+        decorator(API_GROUP, API_VERSION, "walletplatforms", registry=registry, id="reconcile")(handler)
+
+    @kopf.on.startup(registry=registry)
+    def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        configure(settings)
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        if memo_settings.kubeconfig is None:
+            return kopf.login_with_service_account(**kwargs)
+        return kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    async def start_loops(memo: Memo, **_: Any) -> None:
+        for loop in (_resync_loop, _heartbeat_loop, *extra_loops):
+            memo.tasks.append(asyncio.create_task(loop(memo)))
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop_loops(memo: Memo, **_: Any) -> None:
+        for task in memo.tasks:
+            task.cancel()
+
+    memo_settings = settings
+    return registry

@@ -1,0 +1,43 @@
+"""The operator's Prometheus metrics, defined once. Served on ``Settings.metrics_port`` by ``main``."""
+
+from __future__ import annotations
+
+import prometheus_client
+
+PREFIX = "wallet_operator"
+
+RECONCILE_SECONDS = prometheus_client.Histogram(
+    f"{PREFIX}_reconcile_duration_seconds",
+    "Time one WalletPlatform reconcile took.",
+    ["trigger"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+RECONCILE_ERRORS = prometheus_client.Counter(
+    f"{PREFIX}_reconcile_errors_total", "Reconciles that ended in an error, by reason.", ["reason"]
+)
+OBJECTS_APPLIED = prometheus_client.Counter(
+    f"{PREFIX}_objects_applied_total", "Child objects written with server-side apply, by kind.", ["kind"]
+)
+OBJECTS_PRUNED = prometheus_client.Counter(
+    f"{PREFIX}_objects_pruned_total", "Child objects deleted because the spec no longer renders them.", ["kind"]
+)
+SCALING_DECISIONS = prometheus_client.Counter(
+    f"{PREFIX}_scaling_decisions_total", "Scaling decisions, by the input that won.", ["source"]
+)
+SCALING_FLOOR = prometheus_client.Gauge(
+    f"{PREFIX}_scaling_floor", "Replica floor decided for a service.", ["namespace", "policy", "service"]
+)
+FORECAST_DEMAND = prometheus_client.Gauge(
+    f"{PREFIX}_forecast_demand",
+    "Highest forecast demand in the coming window.",
+    ["namespace", "policy", "service"],
+)
+FORECAST_ERROR_RATIO = prometheus_client.Gauge(
+    f"{PREFIX}_forecast_error_ratio",
+    "Forecaster's recent replay error.",
+    ["namespace", "policy", "service"],
+)
+PROMETHEUS_TROUBLE = prometheus_client.Counter(
+    f"{PREFIX}_prometheus_trouble_total", "Demand queries that failed, by named case.", ["kind"]
+)
+LEADER = prometheus_client.Gauge(f"{PREFIX}_leader", "1 while this process holds the leader lease.")

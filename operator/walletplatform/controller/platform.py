@@ -1,0 +1,360 @@
+"""reconcile_platform: make the cluster match one WalletPlatform, idempotently.
+
+Called by the Kopf handlers (create, update, resume) and by the periodic resync. Reads the children by
+label, writes only what differs (server-side apply, field manager ``wallet-operator``), prunes what the
+spec no longer renders (by label and ownerReference uid), writes the static HPA floor for services no
+ScalingPolicy governs (field manager ``wallet-scaler``, the floor's one owner), then writes status only
+when it changed. A no-op reconcile is reads only."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pydantic
+
+from walletplatform import API_GROUP, API_VERSION, catalog, render
+from walletplatform.clients import kube
+from walletplatform.controller import events, metrics
+from walletplatform.controller import settings as settings_mod
+from walletplatform.models import common, errors, platform, resources, scaling
+from walletplatform.reconcile import compare, status
+from walletplatform.render import autoscaling, labels
+
+log = logging.getLogger(__name__)
+API = f"{API_GROUP}/{API_VERSION}"
+HPA = ("autoscaling/v2", "HorizontalPodAutoscaler")
+COVERING_MODES = (scaling.Mode.AUTO, scaling.Mode.PAUSED)
+_locks: dict[tuple[str, str], threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+@dataclasses.dataclass
+class Result:
+    """What one reconcile did; ``waiting`` names the data-tier component not ready yet (retry later)."""
+
+    written: list[str] = dataclasses.field(default_factory=list)
+    pruned: list[str] = dataclasses.field(default_factory=list)
+    error: str = ""
+    waiting: str = ""
+    invalid: bool = False
+
+
+def _lock(namespace: str, name: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault((namespace, name), threading.Lock())
+
+
+def _describe(obj: dict[str, Any] | common.Manifest) -> str:
+    _, kind, name = compare.object_key(obj)
+    return f"{kind} {name}"
+
+
+def fetch_children(client: kube.Kube, namespace: str, name: str) -> tuple[dict[tuple[str, str, str], Any], set[str]]:
+    """Live children by key, listed per kind by the platform label; and the kinds the server does not serve."""
+    live: dict[tuple[str, str, str], Any] = {}
+    missing: set[str] = set()
+    selector = f"{labels.PLATFORM_LABEL}={name}"
+    for api_version, kind in render.KINDS:
+        if not client.served(api_version, kind):
+            missing.add(f"{api_version}/{kind}")
+            continue
+        for obj in client.list(api_version, kind, namespace, selector):
+            live[compare.object_key(obj)] = obj
+    return live, missing
+
+
+def fetch_covered_services(client: kube.Kube, namespace: str, name: str) -> set[str]:
+    """Services whose floor a ScalingPolicy owns (Auto or Paused); ForecastOnly leaves the static floor."""
+    covered: set[str] = set()
+    for obj in client.list(API, "ScalingPolicy", namespace):
+        try:
+            spec = resources.parse_spec(scaling.ScalingPolicySpec, obj.get("spec"))
+        except errors.SpecError:
+            continue
+        if spec.platform_ref == name and spec.mode in COVERING_MODES:
+            covered.update(spec.services)
+    return covered
+
+
+def _static_floors(resolved: catalog.ResolvedPlatform) -> dict[str, int]:
+    return {labels.service_name(resolved.name, s.name): s.min_replicas for s in resolved.services}
+
+
+def reconcile_platform(
+    client: kube.Kube,
+    body: dict[str, Any],
+    cat: catalog.Catalog,
+    *,
+    trigger: str,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Result:
+    """One idempotent pass over one WalletPlatform ``body`` (as the API server returned it)."""
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    started = time.monotonic()
+    with _lock(namespace, name):
+        result = _reconcile(client, body, cat, now=now)
+    metrics.RECONCILE_SECONDS.labels(trigger).observe(time.monotonic() - started)
+    if result.error:
+        log.warning("reconcile %s/%s (%s): %s", namespace, name, trigger, result.error)
+    elif result.written or result.pruned:
+        log.info(
+            "reconcile %s/%s (%s): %s; %s",
+            namespace,
+            name,
+            trigger,
+            _summary("wrote", result.written),
+            _summary("pruned", result.pruned),
+        )
+    return result
+
+
+def _reconcile(client: kube.Kube, body: dict[str, Any], cat: catalog.Catalog, *, now: Callable[[], datetime]) -> Result:
+    meta = body["metadata"]
+    namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation")
+    previous = _previous_status(body)
+    result = Result()
+    try:
+        spec = resources.parse_spec(platform.WalletPlatformSpec, body.get("spec"))
+        resolved = catalog.resolve(name, namespace, spec, cat)
+    except errors.SpecError as exc:
+        result.error = "; ".join(str(p) for p in exc.problems)
+        result.invalid = True
+        metrics.RECONCILE_ERRORS.labels("InvalidSpec").inc()
+        _write_status_invalid(client, body, previous, message=result.error, generation=generation, now=now())
+        return result
+
+    owner = compare.Owner(name, meta["uid"])
+    live, unserved = fetch_children(client, namespace, name)
+    desired, floors = render_desired(resolved, owner)
+    current = dict(live)
+    error_reason = _apply_children(
+        client, desired=desired, live=live, unserved=unserved, current=current, result=result
+    )
+    _apply_static_floors(client, resolved, floors, current, result)
+    _prune(
+        client,
+        namespace=namespace,
+        live=live,
+        wanted={compare.object_key(o) for o in desired},
+        owner=owner,
+        current=current,
+        result=result,
+    )
+    if result.error:
+        metrics.RECONCILE_ERRORS.labels(error_reason).inc()
+
+    observed = status.Observed(
+        deployments={s: current.get(("apps/v1", "Deployment", labels.service_name(name, s))) for s in resolved.names},
+        postgres=current.get(("postgresql.cnpg.io/v1", "Cluster", labels.postgres_name(name))),
+        redis=current.get(("redis.redis.opstreelabs.in/v1beta2", "RedisCluster", labels.redis_name(name))),
+    )
+    outcome = status.Outcome(len(desired), result.error, error_reason)
+    new = status.render_status(resolved, observed, outcome, generation=generation, previous=previous, now=now())
+    components = new.components
+    if not status.data_tier_ready(components):
+        result.waiting = "; ".join(
+            f"{c} ({components[c].message})" for c in ("postgres", "redis") if not components[c].ready
+        )
+    _write_status(client, body, previous, new)
+    _post_events(client, body, result, previous, new)
+    return result
+
+
+def render_desired(
+    resolved: catalog.ResolvedPlatform, owner: compare.Owner
+) -> tuple[list[common.Manifest], list[common.Manifest]]:
+    """The rendered children as the operator applies them, and the HPA floors split off them."""
+    desired: list[common.Manifest] = []
+    floors: list[common.Manifest] = []
+    for rendered in render.render_platform(resolved):
+        obj = rendered
+        if (obj["apiVersion"], obj["kind"]) == HPA:
+            obj, floor = autoscaling.split_floor(obj)
+            floors.append(floor)
+        desired.append(compare.render_owned(obj, owner))
+    return desired, floors
+
+
+Children = dict[tuple[str, str, str], Any]
+
+
+def _apply_children(
+    client: kube.Kube,
+    *,
+    desired: list[common.Manifest],
+    live: Children,
+    unserved: set[str],
+    current: Children,
+    result: Result,
+) -> str:
+    """Apply what differs; returns the error reason to report if anything failed."""
+    needed = {f"{o['apiVersion']}/{o['kind']}" for o in desired} & unserved
+    reason = "ApplyFailed"
+    if needed:
+        result.error = f"CRDs not installed: {', '.join(sorted(needed))}"
+        reason = "MissingCRD"
+    for obj in desired:
+        key = compare.object_key(obj)
+        if f"{key[0]}/{key[1]}" in needed:
+            continue
+        verdict = compare.decide_write(obj, live.get(key))
+        if not verdict.write:
+            continue
+        try:
+            current[key] = client.apply(obj, settings_mod.OPERATOR_MANAGER)
+        except kube.ApiError as exc:
+            result.error = result.error or f"{_describe(obj)}: {exc.message}"
+            continue
+        result.written.append(f"{_describe(obj)} ({verdict.reason})")
+        metrics.OBJECTS_APPLIED.labels(key[1]).inc()
+    return reason
+
+
+def _apply_static_floors(
+    client: kube.Kube,
+    resolved: catalog.ResolvedPlatform,
+    floors: list[common.Manifest],
+    current: Children,
+    result: Result,
+) -> None:
+    """The static floor of every service no ScalingPolicy governs, under the scaler's field manager."""
+    covered = fetch_covered_services(client, resolved.namespace, resolved.name)
+    statics = _static_floors(resolved)
+    for floor in floors:
+        key = compare.object_key(floor)
+        service = next(s for s in resolved.names if labels.service_name(resolved.name, s) == key[2])
+        hpa = current.get(key)
+        if service in covered or hpa is None or (hpa.get("spec") or {}).get("minReplicas") == statics[key[2]]:
+            continue
+        try:
+            current[key] = client.apply(floor, settings_mod.SCALER_MANAGER)
+        except kube.ApiError as exc:
+            result.error = result.error or f"HorizontalPodAutoscaler {key[2]} floor: {exc.message}"
+            continue
+        result.written.append(f"HorizontalPodAutoscaler {key[2]} minReplicas={statics[key[2]]} (static floor)")
+
+
+def _prune(
+    client: kube.Kube,
+    *,
+    namespace: str,
+    live: Children,
+    wanted: set[tuple[str, str, str]],
+    owner: compare.Owner,
+    current: Children,
+    result: Result,
+) -> None:
+    for obj in compare.select_prunable(list(live.values()), wanted, owner):
+        api_version, kind, child = compare.object_key(obj)
+        try:
+            client.delete(api_version, kind, child, namespace)
+        except kube.ApiError as exc:
+            result.error = result.error or f"pruning {kind} {child}: {exc.message}"
+            continue
+        current.pop((api_version, kind, child), None)
+        result.pruned.append(f"{kind} {child}")
+        metrics.OBJECTS_PRUNED.labels(kind).inc()
+
+
+def _previous_status(body: dict[str, Any]) -> platform.WalletPlatformStatus | None:
+    raw = body.get("status")
+    if not raw:
+        return None
+    try:
+        return platform.WalletPlatformStatus.model_validate(raw)
+    except pydantic.ValidationError:
+        return None
+
+
+def _dump(model: platform.WalletPlatformStatus) -> dict[str, Any]:
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _write_status(
+    client: kube.Kube,
+    body: dict[str, Any],
+    previous: platform.WalletPlatformStatus | None,
+    new: platform.WalletPlatformStatus,
+) -> None:
+    old = body.get("status") or {}
+    wanted = _dump(new)
+    # Keep fields other writers own (the scaling engine's summary) and compare what we would send.
+    if previous is not None and _dump(previous) == wanted:
+        return
+    patch = compare.render_merge_patch(old, wanted)
+    if not patch:
+        return
+    meta = body["metadata"]
+    try:
+        client.patch_status(API, "WalletPlatform", meta["name"], meta["namespace"], patch)
+    except kube.ApiError as exc:
+        if exc.status != 404:  # deleted meanwhile: nothing to report on
+            raise
+
+
+def _write_status_invalid(
+    client: kube.Kube,
+    body: dict[str, Any],
+    previous: platform.WalletPlatformStatus | None,
+    *,
+    message: str,
+    generation: int | None,
+    now: datetime,
+) -> None:
+    before = {c.type: c for c in (previous.conditions if previous else [])}
+    conditions = []
+    for kind, ok, reason, text in (
+        ("Ready", False, "InvalidSpec", message),
+        ("Reconciled", False, "InvalidSpec", message),
+        ("Degraded", True, "InvalidSpec", message),
+    ):
+        state = platform.ConditionStatus.TRUE if ok else platform.ConditionStatus.FALSE
+        old = before.get(kind)
+        since = old.last_transition_time if old and old.status == state and old.last_transition_time else now
+        conditions.append(
+            platform.Condition(
+                type=kind,
+                status=state,
+                reason=reason,
+                message=text,
+                observed_generation=generation,
+                last_transition_time=since,
+            )
+        )
+    base = previous or platform.WalletPlatformStatus()
+    new = base.model_copy(update={"observed_generation": generation, "conditions": conditions, "last_error": message})
+    if previous is None or _dump(previous) != _dump(new):
+        _write_status(client, body, previous, new)
+        events.post_event(client, body, "Warning", "InvalidSpec", message)
+
+
+def _post_events(
+    client: kube.Kube,
+    body: dict[str, Any],
+    result: Result,
+    previous: platform.WalletPlatformStatus | None,
+    new: platform.WalletPlatformStatus,
+) -> None:
+    if result.written:
+        events.post_event(client, body, "Normal", "Applied", _summary("applied", result.written))
+    if result.pruned:
+        events.post_event(client, body, "Normal", "Pruned", _summary("pruned", result.pruned))
+    if result.error and (previous is None or previous.last_error != result.error or result.written):
+        events.post_event(client, body, "Warning", "ReconcileFailed", result.error)
+    ready_before = next((c for c in previous.conditions if c.type == "Ready"), None) if previous else None
+    ready_now = next(c for c in new.conditions if c.type == "Ready")
+    if ready_before is None or (ready_before.status, ready_before.reason) != (ready_now.status, ready_now.reason):
+        kind: events.EventType = "Normal" if ready_now.status == platform.ConditionStatus.TRUE else "Warning"
+        events.post_event(client, body, kind, ready_now.reason, ready_now.message)
+
+
+def _summary(verb: str, items: list[str]) -> str:
+    head = ", ".join(items[:8])
+    return f"{verb} {len(items)}: {head}" + (f" and {len(items) - 8} more" if len(items) > 8 else "")

@@ -1,0 +1,309 @@
+"""The scaling engine's adapter: every ScalingPolicy is decided every ``spec.interval`` (60 s default).
+
+Per policy and refresh (``spec.predictive.refresh``, 10 min default) it makes one history query to
+Prometheus and caches the forecast between decisions. Per service it reads the HPA, calls the pure
+``decide`` and, in Auto mode, writes ``minReplicas`` with server-side apply under the field manager
+``wallet-scaler`` (the field's only owner: the platform reconcile never writes it for a service a policy
+in Auto or Paused mode governs). Status explains every decision and is written only when the
+explanation changed; an Event is posted when a floor changes and when Prometheus trouble starts or
+ends. Nothing here raises on Prometheus trouble: it becomes a named ``Trouble`` the engine handles."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from walletplatform import catalog, rules
+from walletplatform.clients import kube
+from walletplatform.clients import prometheus as prometheus_client
+from walletplatform.controller import events, handlers, metrics
+from walletplatform.controller import settings as settings_mod
+from walletplatform.forecast import registry
+from walletplatform.models import common, errors, platform, resources, scaling
+from walletplatform.reconcile import compare
+from walletplatform.render import autoscaling, labels
+from walletplatform.scaling import decide, demand, predictive, report
+
+log = logging.getLogger(__name__)
+API = handlers.API
+TICK_SECONDS = 5.0
+Outlook = predictive.Outlook | demand.Trouble | None
+
+
+@dataclasses.dataclass
+class Cached:
+    outlook: predictive.Outlook
+    query: str
+    fetched_at: float
+
+
+class Engine:
+    """State kept between cycles: each service's Memory and each policy's cached forecast."""
+
+    def __init__(self, client: kube.Kube, cat: catalog.Catalog, settings: settings_mod.Settings) -> None:
+        self.client = client
+        self.catalog = cat
+        self.settings = settings
+        self.memories: dict[tuple[str, str, str], decide.Memory] = {}
+        self.forecasts: dict[tuple[str, str], Cached] = {}
+        self.last_run: dict[tuple[str, str], float] = {}
+        self.prometheus: dict[str, prometheus_client.Prometheus] = {}
+
+    def tick(self, now: datetime) -> None:
+        """Decide every policy that is due; one policy's failure never stops the others."""
+        for ns in self.settings.namespaces or (None,):
+            for body in self.client.list(API, "ScalingPolicy", ns):
+                key = (body["metadata"]["namespace"], body["metadata"]["name"])
+                interval = _interval(body)
+                if now.timestamp() - self.last_run.get(key, 0.0) < interval:
+                    continue
+                self.last_run[key] = now.timestamp()
+                try:
+                    self.run_policy(body, now)
+                except kube.ApiError as exc:
+                    log.warning("scaling %s/%s: %s", key[0], key[1], exc.message)
+
+    def _outlook(
+        self, key: tuple[str, str], spec: scaling.ScalingPolicySpec, url: str | None, now: datetime
+    ) -> Outlook:
+        pred = spec.predictive
+        if pred is None or not pred.enabled:
+            return None
+        if url is None:
+            return demand.Trouble("unavailable", "the platform sets no spec.monitoring.prometheusUrl")
+        cached = self.forecasts.get(key)
+        if cached and cached.query == pred.query and now.timestamp() - cached.fetched_at < pred.refresh.total_seconds():
+            return cached.outlook
+        client = self.prometheus.setdefault(
+            url, prometheus_client.Prometheus(url, self.settings.prometheus_timeout_seconds)
+        )
+        history = client.fetch_history(
+            pred.query, pred.lookback.total_seconds(), pred.step.total_seconds(), now.timestamp()
+        )
+        if isinstance(history, demand.Trouble):
+            metrics.PROMETHEUS_TROUBLE.labels(history.kind).inc()
+            return history
+        outlook = predictive.build_outlook(pred, registry.FORECASTERS[pred.forecaster], history, now.timestamp())
+        self.forecasts[key] = Cached(outlook, pred.query, now.timestamp())
+        return outlook
+
+    def run_policy(self, body: dict[str, Any], now: datetime) -> None:
+        meta = body["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        previous = _previous(body)
+        try:
+            spec = resources.parse_spec(scaling.ScalingPolicySpec, body.get("spec"))
+        except errors.SpecError as exc:
+            self._invalid(body, previous, "InvalidSpec", "; ".join(map(str, exc.problems)), now)
+            return
+        platform_body = self.client.get(API, "WalletPlatform", spec.platform_ref, namespace)
+        if platform_body is None:
+            message = f"spec.platformRef: WalletPlatform {spec.platform_ref!r} does not exist in {namespace}"
+            self._invalid(body, previous, "PlatformNotFound", message, now)
+            return
+        try:
+            platform_spec = resources.parse_spec(platform.WalletPlatformSpec, platform_body.get("spec"))
+            resolved = catalog.resolve(spec.platform_ref, namespace, platform_spec, self.catalog)
+        except errors.SpecError as exc:
+            message = f"WalletPlatform {spec.platform_ref} is invalid: " + "; ".join(map(str, exc.problems))
+            self._invalid(body, previous, "PlatformInvalid", message, now)
+            return
+        problems = rules.check_policy(spec, resolved, self.catalog)
+        if problems:
+            self._invalid(body, previous, "UnknownService", "; ".join(map(str, problems)), now)
+            return
+
+        outlook = self._outlook((namespace, name), spec, platform_spec.monitoring.prometheus_url, now)
+        old = {s.service: s for s in (previous.services if previous else [])}
+        entries: list[scaling.ServiceScalingStatus] = []
+        for service in spec.services:
+            entry = self._decide_service(
+                body, spec=spec, resolved=resolved, service=service, outlook=outlook, previous=old.get(service), now=now
+            )
+            if entry is not None:
+                entries.append(entry)
+        trouble = outlook if isinstance(outlook, demand.Trouble) else None
+        healthy = platform.Condition(
+            type="PrometheusHealthy",
+            status=platform.ConditionStatus.FALSE if trouble else platform.ConditionStatus.TRUE,
+            reason=_camel(trouble.kind) if trouble else ("QueryOk" if outlook is not None else "NotUsed"),
+            message=str(trouble) if trouble else ("demand history usable" if outlook is not None else "no predictive"),
+            observed_generation=meta.get("generation"),
+        )
+        valid = platform.Condition(
+            type="Valid",
+            status=platform.ConditionStatus.TRUE,
+            reason="Valid",
+            message=f"governs {', '.join(spec.services)} of WalletPlatform {spec.platform_ref}",
+            observed_generation=meta.get("generation"),
+        )
+        was_healthy = _condition(previous, "PrometheusHealthy")
+        if was_healthy is not None and was_healthy.status != healthy.status:
+            kind: events.EventType = "Warning" if trouble else "Normal"
+            events.post_event(
+                self.client, body, kind, "PrometheusTrouble" if trouble else "PrometheusRecovered", healthy.message
+            )
+        self._write_status(body, previous, mode=spec.mode.value, conditions=[valid, healthy], entries=entries, now=now)
+
+    def _decide_service(
+        self,
+        body: dict[str, Any],
+        *,
+        spec: scaling.ScalingPolicySpec,
+        resolved: catalog.ResolvedPlatform,
+        service: str,
+        outlook: Outlook,
+        previous: scaling.ServiceScalingStatus | None,
+        now: datetime,
+    ) -> scaling.ServiceScalingStatus | None:
+        namespace, policy = body["metadata"]["namespace"], body["metadata"]["name"]
+        hpa_name = labels.service_name(resolved.name, service)
+        hpa = self.client.get("autoscaling/v2", "HorizontalPodAutoscaler", hpa_name, namespace)
+        if hpa is None:
+            return None  # the platform reconcile has not created it yet; next cycle
+        hpa_spec, hpa_status = hpa.get("spec") or {}, hpa.get("status") or {}
+        state = decide.ServiceState(
+            service=service,
+            static_min=resolved.definition(service).min_replicas,
+            max_replicas=int(hpa_spec.get("maxReplicas") or resolved.definition(service).max_replicas),
+            current_floor=hpa_spec.get("minReplicas"),
+            current_replicas=hpa_status.get("currentReplicas"),
+        )
+        key = (namespace, policy, service)
+        memory = self.memories.get(key) or report.memory_from_status(previous)
+        decision = decide.decide(spec, state, outlook, now, memory)
+        self.memories[key] = decision.memory
+        labels_ = (namespace, policy, service)
+        metrics.SCALING_DECISIONS.labels(decision.source).inc()
+        metrics.SCALING_FLOOR.labels(*labels_).set(decision.floor)
+        if decision.forecast is not None and decision.forecast.peak is not None:
+            metrics.FORECAST_DEMAND.labels(*labels_).set(decision.forecast.peak)
+        if decision.forecast is not None and decision.forecast.error_ratio is not None:
+            metrics.FORECAST_ERROR_RATIO.labels(*labels_).set(decision.forecast.error_ratio)
+        entry = report.render_service_status(decision)
+        if decision.apply and state.current_floor != decision.floor:
+            self.client.apply(
+                autoscaling.render_floor(hpa_name, namespace, decision.floor), settings_mod.SCALER_MANAGER
+            )
+            message = f"{service}: minReplicas {state.current_floor} -> {decision.floor} ({decision.source}); " + (
+                "; ".join(decision.reasons)
+            )
+            events.post_event(self.client, body, "Normal", "FloorChanged", message)
+            log.info("scaling %s/%s %s", namespace, policy, message)
+        elif previous is not None and previous.floor == entry.floor and previous.decided_at:
+            entry = entry.model_copy(update={"decided_at": previous.decided_at})
+        return entry
+
+    def _write_status(
+        self,
+        body: dict[str, Any],
+        previous: scaling.ScalingPolicyStatus | None,
+        *,
+        mode: str,
+        conditions: list[platform.Condition],
+        entries: list[scaling.ServiceScalingStatus],
+        now: datetime,
+    ) -> None:
+        meta = body["metadata"]
+        before = {c.type: c for c in (previous.conditions if previous else [])}
+        stamped = []
+        for c in conditions:
+            old = before.get(c.type)
+            since = old.last_transition_time if old and old.status == c.status and old.last_transition_time else now
+            stamped.append(c.model_copy(update={"last_transition_time": since}))
+        new = scaling.ScalingPolicyStatus(
+            observed_generation=meta.get("generation"),
+            mode=mode,
+            conditions=stamped,
+            services=entries,
+            last_decision=now.replace(microsecond=0),
+        )
+        if previous is not None and (
+            previous.mode,
+            previous.observed_generation,
+            [c.model_dump(exclude={"last_transition_time"}) for c in previous.conditions],
+            report.without_times(previous.services),
+        ) == (
+            new.mode,
+            new.observed_generation,
+            [c.model_dump(exclude={"last_transition_time"}) for c in new.conditions],
+            report.without_times(new.services),
+        ):
+            return
+        wanted = new.model_dump(mode="json", by_alias=True, exclude_none=True)
+        patch = compare.render_merge_patch(body.get("status") or {}, wanted)
+        try:
+            self.client.patch_status(API, "ScalingPolicy", meta["name"], meta["namespace"], patch)
+        except kube.ApiError as exc:
+            if exc.status != 404:
+                raise
+
+    def _invalid(
+        self,
+        body: dict[str, Any],
+        previous: scaling.ScalingPolicyStatus | None,
+        reason: str,
+        message: str,
+        now: datetime,
+    ) -> None:
+        condition = platform.Condition(
+            type="Valid",
+            status=platform.ConditionStatus.FALSE,
+            reason=reason,
+            message=message,
+            observed_generation=body["metadata"].get("generation"),
+        )
+        old = _condition(previous, "Valid")
+        if old is None or (old.status, old.message) != (condition.status, condition.message):
+            events.post_event(self.client, body, "Warning", reason, message)
+        mode = str((body.get("spec") or {}).get("mode", ""))
+        self._write_status(body, previous, mode=mode, conditions=[condition], entries=[], now=now)
+
+
+def _previous(body: dict[str, Any]) -> scaling.ScalingPolicyStatus | None:
+    raw = body.get("status")
+    if not raw:
+        return None
+    try:
+        return scaling.ScalingPolicyStatus.model_validate(raw)
+    except ValueError:
+        return None
+
+
+def _condition(status: scaling.ScalingPolicyStatus | None, kind: str) -> platform.Condition | None:
+    return next((c for c in status.conditions if c.type == kind), None) if status else None
+
+
+DEFAULT_INTERVAL = 60.0
+
+
+def _interval(body: dict[str, Any]) -> float:
+    """The policy's decision interval, read before full validation (an invalid policy is still reported)."""
+    raw = (body.get("spec") or {}).get("interval")
+    try:
+        return DEFAULT_INTERVAL if raw is None else common.parse_duration(raw).total_seconds()
+    except ValueError:
+        return DEFAULT_INTERVAL
+
+
+def _camel(kind: str) -> str:
+    return "Prometheus" + kind.capitalize()
+
+
+async def scaling_loop(memo: handlers.Memo, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    """Started by the operator on Kopf start-up (leader only): ticks every few seconds."""
+    engine = Engine(memo.client, memo.catalog, memo.settings)
+    while True:
+        started = time.monotonic()
+        try:
+            await asyncio.to_thread(engine.tick, clock())
+        except kube.ApiError as exc:
+            log.warning("scaling tick: %s", exc.message)
+        except Exception:  # the loop must survive anything one cycle meets
+            log.exception("scaling tick failed")
+        await asyncio.sleep(max(0.5, TICK_SECONDS - (time.monotonic() - started)))

@@ -1,0 +1,93 @@
+"""Helpers for tests that drive the operator: apply an example platform into a test namespace, wait
+for conditions, and stand in for the CloudNativePG and redis-operator controllers (which do not run
+here) by writing their status subresource the way they do."""
+
+from __future__ import annotations
+
+import copy
+import pathlib
+from typing import Any
+
+from walletplatform.clients import kube
+from walletplatform.devenv import processes
+
+from tests.conftest import load
+
+API = "wallet.platform.io/v1alpha1"
+PG = ("postgresql.cnpg.io/v1", "Cluster")
+REDIS = ("redis.redis.opstreelabs.in/v1beta2", "RedisCluster")
+
+
+def platform_doc(path: pathlib.Path, namespace: str, name: str | None = None) -> dict[str, Any]:
+    doc = copy.deepcopy(load(path))
+    doc["metadata"] = {"name": name or doc["metadata"]["name"], "namespace": namespace}  # type: ignore[index]
+    return doc
+
+
+def apply_platform(client: kube.Kube, doc: dict[str, Any]) -> dict[str, Any]:
+    return client.apply(doc, "wallet-tests")
+
+
+def get_platform(client: kube.Kube, namespace: str, name: str) -> dict[str, Any]:
+    body = client.get(API, "WalletPlatform", name, namespace)
+    assert body is not None
+    return body
+
+
+def condition(body: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    return next((c for c in (body.get("status") or {}).get("conditions", []) if c["type"] == kind), None)
+
+
+def wait_condition(
+    client: kube.Kube, namespace: str, name: str, kind: str, status: str, reason: str | None = None, timeout: float = 60
+) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    def check() -> bool:
+        c = condition(get_platform(client, namespace, name), kind)
+        found.update(c or {})
+        return c is not None and c["status"] == status and (reason is None or c["reason"] == reason)
+
+    processes.wait_until(check, timeout, f"{kind}={status} {reason or ''} on {namespace}/{name} (last: {found})")
+    return found
+
+
+def mark_data_ready(client: kube.Kube, namespace: str, platform: str, instances: int = 1) -> None:
+    """Write the status CloudNativePG and redis-operator write once their clusters are healthy."""
+    client.patch_status(
+        PG[0],
+        PG[1],
+        f"{platform}-pg",
+        namespace,
+        {
+            "phase": "Cluster in healthy state",
+            "instances": instances,
+            "readyInstances": instances,
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "ClusterIsReady",
+                    "message": "Cluster is Ready",
+                    "lastTransitionTime": "2026-01-01T00:00:00Z",
+                }
+            ],
+        },
+    )
+    client.patch_status(
+        REDIS[0],
+        REDIS[1],
+        f"{platform}-redis",
+        namespace,
+        {"state": "Ready", "reason": "RedisCluster is ready", "readyLeaderReplicas": 3, "readyFollowerReplicas": 3},
+    )
+
+
+def children(
+    client: kube.Kube, namespace: str, platform: str, kinds: tuple[tuple[str, str], ...]
+) -> list[dict[str, Any]]:
+    return [
+        obj
+        for api_version, kind in kinds
+        for obj in client.list(api_version, kind, namespace, f"wallet.platform.io/platform={platform}")
+    ]

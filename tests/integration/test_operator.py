@@ -1,0 +1,291 @@
+"""The operator as a real process (the chart's ServiceAccount and RBAC, never admin) against the real
+control plane: apply, change, prune, drift, deletion with retained data, invalid specs, no-op writes
+(counted in the API server's audit log), crash and API-server restart, and secrets kept out of
+status, events and logs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from walletplatform import catalog, render
+from walletplatform.devenv import operator as operator_env
+from walletplatform.devenv import processes
+from walletplatform.models import resources
+from walletplatform.reconcile import compare
+
+from tests.conftest import DEV_EXAMPLE
+from tests.integration import platforms
+from tests.integration.conftest import OPERATOR_ENV, OPERATOR_USER, Cluster
+
+pytestmark = pytest.mark.integration
+WAIT = 60
+
+
+def rendered_keys(doc: dict[str, Any], cat: catalog.Catalog) -> set[tuple[str, str, str]]:
+    parsed = resources.parse_document(doc)
+    assert isinstance(parsed, resources.WalletPlatform)
+    resolved = catalog.resolve(parsed.metadata.name, parsed.metadata.namespace, parsed.spec, cat)
+    return {compare.object_key(obj) for obj in render.render_platform(resolved)}
+
+
+def live_keys(cluster: Cluster, namespace: str, name: str) -> set[tuple[str, str, str]]:
+    return {compare.object_key(o) for o in platforms.children(cluster.client, namespace, name, render.KINDS)}
+
+
+def wait_keys(cluster: Cluster, namespace: str, name: str, expected: set[tuple[str, str, str]]) -> None:
+    processes.wait_until(
+        lambda: live_keys(cluster, namespace, name) == expected,
+        WAIT,
+        f"children of {name} == rendered (missing {expected - live_keys(cluster, namespace, name)}, "
+        f"extra {live_keys(cluster, namespace, name) - expected})",
+    )
+
+
+def converge(cluster: Cluster, namespace: str, doc: dict[str, Any], cat: catalog.Catalog) -> dict[str, Any]:
+    """Apply, wait for every child, play the data-tier operators, wait until only services block Ready."""
+    name = doc["metadata"]["name"]
+    platforms.apply_platform(cluster.client, doc)
+    wait_keys(cluster, namespace, name, rendered_keys(doc, cat))
+    platforms.mark_data_ready(cluster.client, namespace, name)
+    return platforms.wait_condition(cluster.client, namespace, name, "Ready", "False", "ServicesNotReady", WAIT)
+
+
+def operator_writes(cluster: Cluster, namespace: str | None = None) -> list[dict[str, Any]]:
+    """Write requests the operator's ServiceAccount made (leases excluded: that is leader election)."""
+    assert cluster.plane is not None
+    return [
+        w
+        for w in cluster.plane.write_requests(OPERATOR_USER)
+        if w["objectRef"].get("resource") != "leases"
+        and (namespace is None or w["objectRef"].get("namespace") == namespace)
+    ]
+
+
+def test_platform_is_applied_with_owners_and_status_names_the_blocker(
+    cluster: Cluster, namespace: str, operator: operator_env.Operator, cat: catalog.Catalog
+) -> None:
+    doc = platforms.platform_doc(DEV_EXAMPLE, namespace)
+    name = doc["metadata"]["name"]
+    platforms.apply_platform(cluster.client, doc)
+    wait_keys(cluster, namespace, name, rendered_keys(doc, cat))
+    ready = platforms.wait_condition(cluster.client, namespace, name, "Ready", "False", "WaitingForDataTier")
+    assert f"Cluster {name}-pg" in ready["message"] and "CloudNativePG" in ready["message"]
+
+    body = platforms.get_platform(cluster.client, namespace, name)
+    uid = body["metadata"]["uid"]
+    for obj in platforms.children(cluster.client, namespace, name, render.KINDS):
+        refs = obj["metadata"].get("ownerReferences") or []
+        if obj["kind"] in {"Cluster", "RedisCluster"} or obj["metadata"]["name"].endswith("-redis-config"):
+            assert refs == [], f"retained {obj['kind']} must not be garbage-collected"
+        else:
+            assert [r["uid"] for r in refs] == [uid], obj["metadata"]["name"]
+    deployments = platforms.children(cluster.client, namespace, name, (("apps/v1", "Deployment"),))
+    assert deployments and all("replicas" not in _applied_spec(d) for d in deployments)
+    status = body["status"]
+    assert status["postgres"] == "NotReady" and status["servicesReady"].endswith(f"/{len(deployments)}")
+    assert sorted(status["retained"]) == [f"Cluster {name}-pg", f"RedisCluster {name}-redis"]
+
+    platforms.mark_data_ready(cluster.client, namespace, name)
+    ready = platforms.wait_condition(cluster.client, namespace, name, "Ready", "False", "ServicesNotReady")
+    assert "replicas available" in ready["message"] and "postgres" not in ready["message"]
+    reconciled = platforms.condition(platforms.get_platform(cluster.client, namespace, name), "Reconciled")
+    assert reconciled is not None and reconciled["status"] == "True"
+    assert reconciled["observedGeneration"] == body["metadata"]["generation"]
+    events = cluster.client.list("v1", "Event", namespace)
+    assert any(e["reason"] == "Applied" and e["involvedObject"]["name"] == name for e in events)
+
+
+def _applied_spec(deployment: dict[str, Any]) -> dict[str, Any]:
+    """The fields wallet-operator owns in a Deployment's spec (server defaults add replicas otherwise)."""
+    for entry in deployment["metadata"].get("managedFields") or []:
+        if entry["manager"] == "wallet-operator":
+            spec: dict[str, Any] = entry["fieldsV1"].get("f:spec", {})
+            return {k.removeprefix("f:"): v for k, v in spec.items()}
+    raise AssertionError("wallet-operator owns nothing in the Deployment")
+
+
+def test_spec_changes_are_applied_and_removed_services_pruned(
+    cluster: Cluster, namespace: str, operator: operator_env.Operator, cat: catalog.Catalog
+) -> None:
+    doc = platforms.platform_doc(DEV_EXAMPLE, namespace)
+    name = doc["metadata"]["name"]
+    converge(cluster, namespace, doc, cat)
+    services = doc["spec"]["services"]
+    removed = services.pop()["name"]
+    services[0]["maxReplicas"] = 9
+    doc["spec"]["postgres"]["instances"] = 2
+    platforms.apply_platform(cluster.client, doc)
+    wait_keys(cluster, namespace, name, rendered_keys(doc, cat))
+    assert not any(k[2] == f"{name}-{removed}" for k in live_keys(cluster, namespace, name))
+    hpa = cluster.client.get("autoscaling/v2", "HorizontalPodAutoscaler", f"{name}-{services[0]['name']}", namespace)
+    assert hpa is not None and hpa["spec"]["maxReplicas"] == 9
+    pg = cluster.client.get(*platforms.PG, f"{name}-pg", namespace)
+    assert pg is not None and pg["spec"]["instances"] == 2
+
+    services.append({"name": removed})
+    platforms.apply_platform(cluster.client, doc)
+    wait_keys(cluster, namespace, name, rendered_keys(doc, cat))
+
+
+def test_deleted_or_edited_children_are_restored_by_the_resync(
+    cluster: Cluster, namespace: str, operator: operator_env.Operator, cat: catalog.Catalog
+) -> None:
+    doc = platforms.platform_doc(DEV_EXAMPLE, namespace)
+    name = doc["metadata"]["name"]
+    converge(cluster, namespace, doc, cat)
+    target = f"{name}-{doc['spec']['services'][0]['name']}"
+    original = cluster.client.get("apps/v1", "Deployment", target, namespace)
+    assert original is not None
+    image = original["spec"]["template"]["spec"]["containers"][0]["image"]
+    cluster.client.delete("apps/v1", "Deployment", target, namespace)
+    processes.wait_until(
+        lambda: (
+            (cluster.client.get("apps/v1", "Deployment", target, namespace) or {}).get("metadata", {}).get("uid")
+            not in (None, original["metadata"]["uid"])
+        ),
+        WAIT,
+        "deleted Deployment recreated",
+    )
+    edited = cluster.client.get("apps/v1", "Deployment", target, namespace)
+    assert edited is not None
+    edited["spec"]["template"]["spec"]["containers"][0]["image"] = "example.org/hand-edited:1"
+    cluster.client.replace(edited)
+    processes.wait_until(
+        lambda: (
+            (cluster.client.get("apps/v1", "Deployment", target, namespace) or {})["spec"]["template"]["spec"][
+                "containers"
+            ][0]["image"]
+            == image
+        ),
+        WAIT,
+        "hand-edited image restored",
+    )
+
+
+def test_a_noop_resync_sends_zero_writes(
+    cluster: Cluster, namespace: str, operator: operator_env.Operator, cat: catalog.Catalog
+) -> None:
+    doc = platforms.platform_doc(DEV_EXAMPLE, namespace)
+    converge(cluster, namespace, doc, cat)
+    period = float(OPERATOR_ENV["WALLET_RESYNC_SECONDS"])
+    # Settle first: Kopf finishes its bookkeeping after the create handler succeeds (a last annotation
+    # patch, sometimes a few seconds later). Then measure three resync passes.
+    quiet = {"count": -1, "since": time.monotonic()}
+
+    def settled() -> bool:
+        count = len(operator_writes(cluster, namespace))
+        if count != quiet["count"]:
+            quiet.update(count=count, since=time.monotonic())
+        return time.monotonic() - quiet["since"] > 2 * period
+
+    processes.wait_until(settled, 60, "operator writes settle", interval=0.5)
+    before = len(operator_writes(cluster, namespace))
+    time.sleep(3 * period + 1)
+    extra = operator_writes(cluster, namespace)[before:]
+    assert extra == [], [(w["verb"], w["objectRef"], w["requestReceivedTimestamp"]) for w in extra]
+    passes = [
+        line
+        for line in operator.metrics().splitlines()
+        if line.startswith('wallet_operator_reconcile_duration_seconds_count{trigger="resync"}')
+    ]
+    assert passes and float(passes[0].split()[-1]) >= 3, passes
+
+
+def test_deleting_the_platform_removes_children_and_keeps_data(
+    cluster: Cluster, namespace: str, operator: operator_env.Operator, cat: catalog.Catalog
+) -> None:
+    doc = platforms.platform_doc(DEV_EXAMPLE, namespace)
+    name = doc["metadata"]["name"]
+    converge(cluster, namespace, doc, cat)
+    cluster.client.delete(platforms.API, "WalletPlatform", name, namespace)
+    kept = {
+        ("postgresql.cnpg.io/v1", "Cluster", f"{name}-pg"),
+        ("redis.redis.opstreelabs.in/v1beta2", "RedisCluster", f"{name}-redis"),
+        ("v1", "ConfigMap", f"{name}-redis-config"),
+    }
+    processes.wait_until(lambda: live_keys(cluster, namespace, name) == kept, WAIT, "only retained data left")
+    redis = cluster.client.get(*platforms.REDIS, f"{name}-redis", namespace)
+    assert redis is not None and redis["spec"]["storage"]["keepAfterDelete"] is True
+
+
+def test_without_retain_data_everything_is_collected(
+    cluster: Cluster, namespace: str, operator: operator_env.Operator, cat: catalog.Catalog
+) -> None:
+    doc = platforms.platform_doc(DEV_EXAMPLE, namespace)
+    doc["spec"]["retainData"] = False
+    name = doc["metadata"]["name"]
+    platforms.apply_platform(cluster.client, doc)
+    wait_keys(cluster, namespace, name, rendered_keys(doc, cat))
+    cluster.client.delete(platforms.API, "WalletPlatform", name, namespace)
+    processes.wait_until(lambda: not live_keys(cluster, namespace, name), WAIT, "every child collected")
+
+
+def test_a_spec_the_catalog_rejects_is_degraded_with_the_field_path(
+    cluster: Cluster, namespace: str, operator: operator_env.Operator
+) -> None:
+    doc = platforms.platform_doc(DEV_EXAMPLE, namespace)
+    doc["spec"]["services"].append({"name": "ledger"})
+    platforms.apply_platform(cluster.client, doc)
+    degraded = platforms.wait_condition(
+        cluster.client, namespace, doc["metadata"]["name"], "Degraded", "True", "InvalidSpec"
+    )
+    index = len(doc["spec"]["services"]) - 1
+    assert degraded["message"].startswith(f"spec.services[{index}].name: 'ledger' is not a catalog service")
+    assert not live_keys(cluster, namespace, doc["metadata"]["name"]), "nothing half-applied"
+
+
+def test_a_policy_naming_an_unknown_service_says_so_in_its_status(
+    cluster: Cluster, namespace: str, operator: operator_env.Operator, cat: catalog.Catalog
+) -> None:
+    doc = platforms.platform_doc(DEV_EXAMPLE, namespace)
+    missing = doc["spec"]["services"].pop()["name"]  # a catalog service this platform does not run
+    kept = doc["spec"]["services"][0]["name"]
+    platforms.apply_platform(cluster.client, doc)
+    policy = {
+        "apiVersion": platforms.API,
+        "kind": "ScalingPolicy",
+        "metadata": {"name": "bad", "namespace": namespace},
+        "spec": {"platformRef": doc["metadata"]["name"], "services": [kept, missing]},
+    }
+    cluster.client.apply(policy, "wallet-tests")
+
+    def valid_false() -> dict[str, Any] | None:
+        body = cluster.client.get(platforms.API, "ScalingPolicy", "bad", namespace) or {}
+        return platforms.condition(body, "Valid")
+
+    processes.wait_until(lambda: (valid_false() or {}).get("status") == "False", WAIT, "policy Valid=False")
+    found = valid_false()
+    assert found is not None and found["reason"] == "UnknownService"
+    assert f"{missing!r} is not a service of platform" in found["message"]
+
+
+def test_secrets_never_appear_in_status_events_or_logs(
+    cluster: Cluster, namespace: str, operator: operator_env.Operator, cat: catalog.Catalog
+) -> None:
+    secret_value = "s3cr3t-Value-7c1f"
+    literal = "tok-literal-9a2e"
+    cluster.client.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "psp", "namespace": namespace},
+            "stringData": {"key": secret_value},
+        },
+        "wallet-tests",
+    )
+    doc = platforms.platform_doc(DEV_EXAMPLE, namespace)
+    doc["spec"]["services"][0]["env"] = [
+        {"name": "PSP_KEY", "secretName": "psp", "secretKey": "key"},
+        {"name": "PSP_TOKEN", "value": literal},
+    ]
+    converge(cluster, namespace, doc, cat)
+    name = doc["metadata"]["name"]
+    deployment = cluster.client.get("apps/v1", "Deployment", f"{name}-{doc['spec']['services'][0]['name']}", namespace)
+    assert deployment is not None and literal in str(deployment["spec"])  # the value did reach its place
+    status = str(platforms.get_platform(cluster.client, namespace, name).get("status"))
+    events = str([e.get("message") for e in cluster.client.list("v1", "Event", namespace)])
+    logs = operator.logs()
+    for text in (secret_value, literal):
+        assert text not in status and text not in events and text not in logs
