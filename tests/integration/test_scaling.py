@@ -1,0 +1,176 @@
+"""The scaling engine end to end: real Prometheus backfilled with two weeks of 1-minute demand whose
+daily peak is about to start, the operator running under the chart's ServiceAccount, and the real
+kube-controller-manager. The HPA's minReplicas rises before the peak, the HPA controller scales the
+Deployment, status and events explain it; with Prometheus stopped the floor holds, then falls back;
+ForecastOnly changes nothing on the HPA."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+import pytest
+from walletplatform.devenv import operator as operator_env
+from walletplatform.devenv import processes, prometheus
+from walletplatform.forecast import series
+
+from tests.conftest import DEV_EXAMPLE
+from tests.integration import platforms
+from tests.integration.conftest import Cluster
+
+pytestmark = pytest.mark.integration
+LOW, PEAK = 50.0, 350.0  # requests per second
+CAPACITY, TARGET, HEADROOM = 100.0, 0.7, 0.1
+EXPECTED_FLOOR = math.ceil(PEAK * (1 + HEADROOM) / (CAPACITY * TARGET))  # 6
+STATIC_FLOOR = 3  # transaction's catalog minReplicas
+SERVICE = "transaction"
+
+
+class Demand(NamedTuple):
+    server: prometheus.Prometheus
+    peak_start: float
+
+
+@pytest.fixture(scope="module")
+def demand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demand]:
+    """Fourteen days of 1-minute demand: LOW all day, PEAK for an hour each day from ``peak_start``'s time
+    of day. History ends 30 minutes ago; today's peak starts 8 minutes from now."""
+    now = time.time()
+    peak_start = now + 8 * 60
+    end = now - 30 * 60
+    start = end - 14 * series.DAY
+    times = start + 60 * np.arange(int((end - start) // 60))
+    in_peak = ((times - peak_start) % series.DAY) < 3600
+    values = np.where(in_peak, PEAK, LOW)
+    history = series.Series(float(times[0]), 60.0, values)
+    server = prometheus.Prometheus(tmp_path_factory.mktemp("prometheus"))
+    server.backfill(prometheus.openmetrics(history, {"namespace": "wallet", "service": SERVICE}))
+    server.start()
+    yield Demand(server, peak_start)
+    server.stop()
+
+
+def policy(namespace: str, platform: str, mode: str) -> dict[str, Any]:
+    return {
+        "apiVersion": platforms.API,
+        "kind": "ScalingPolicy",
+        "metadata": {"name": "transaction", "namespace": namespace},
+        "spec": {
+            "platformRef": platform,
+            "services": [SERVICE],
+            "mode": mode,
+            "interval": "5s",
+            "holdOnError": "20s",
+            "stepDownPerMinute": 10,
+            "predictive": {
+                "query": f'sum(rate(http_requests_total{{service="{SERVICE}"}}[5m]))',
+                "capacityPerReplica": CAPACITY,
+                "targetUtilization": TARGET,
+                "headroom": HEADROOM,
+                "lookback": "14d",
+                "minHistory": "7d",
+                "leadTime": "10m",
+                "startup": "2m",
+                "step": "1m",
+                "refresh": "30s",
+            },
+        },
+    }
+
+
+def start_platform(cluster: Cluster, namespace: str, url: str, mode: str) -> str:
+    doc = platforms.platform_doc(DEV_EXAMPLE, namespace)
+    doc["spec"]["monitoring"] = {**doc["spec"].get("monitoring", {}), "prometheusUrl": url}
+    name: str = doc["metadata"]["name"]
+    platforms.apply_platform(cluster.client, doc)
+    cluster.client.apply(policy(namespace, name, mode), "wallet-tests")
+    return name
+
+
+def hpa(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    found = cluster.client.get("autoscaling/v2", "HorizontalPodAutoscaler", f"{name}-{SERVICE}", namespace)
+    assert found is not None
+    return found
+
+
+def service_status(cluster: Cluster, namespace: str) -> dict[str, Any]:
+    body = cluster.client.get(platforms.API, "ScalingPolicy", "transaction", namespace) or {}
+    entries = (body.get("status") or {}).get("services") or [{}]
+    return dict(entries[0])
+
+
+def policy_condition(cluster: Cluster, namespace: str, kind: str) -> dict[str, Any]:
+    body = cluster.client.get(platforms.API, "ScalingPolicy", "transaction", namespace) or {}
+    return platforms.condition(body, kind) or {}
+
+
+def test_forecast_only_reports_the_floor_and_changes_nothing(
+    cluster: Cluster, namespace: str, operator: operator_env.Operator, demand: Demand
+) -> None:
+    name = start_platform(cluster, namespace, demand.server.url, "ForecastOnly")
+    processes.wait_until(
+        lambda: service_status(cluster, namespace).get("floor") == EXPECTED_FLOOR, 90, "ForecastOnly floor reported"
+    )
+    entry = service_status(cluster, namespace)
+    assert entry["source"] == "predictive" and entry["predictiveApplied"] is True
+    assert any("forecast only" in r for r in entry["reasons"])
+    time.sleep(6)  # a few more decisions
+    assert hpa(cluster, namespace, name)["spec"]["minReplicas"] == STATIC_FLOOR
+    events = cluster.client.list("v1", "Event", namespace)
+    assert not any(e["reason"] == "FloorChanged" for e in events)
+
+
+def test_floor_rises_before_the_peak_then_holds_and_falls_back_without_prometheus(
+    cluster: Cluster, namespace: str, operator: operator_env.Operator, demand: Demand
+) -> None:
+    name = start_platform(cluster, namespace, demand.server.url, "Auto")
+    processes.wait_until(
+        lambda: hpa(cluster, namespace, name)["spec"].get("minReplicas") == EXPECTED_FLOOR, 90, "predictive floor"
+    )
+    assert time.time() < demand.peak_start, "the floor must be in place before the peak"
+    owners = {
+        e["manager"] for e in hpa(cluster, namespace, name)["metadata"]["managedFields"] if "f:minReplicas" in str(e)
+    }
+    assert owners == {"wallet-scaler"}
+    # The platform reconcile (resync every 3 s) and the engine (every 5 s) run together: no flapping.
+    seen = set()
+    for _ in range(12):
+        seen.add(hpa(cluster, namespace, name)["spec"]["minReplicas"])
+        time.sleep(1)
+    assert seen == {EXPECTED_FLOOR}
+    entry = service_status(cluster, namespace)
+    assert entry["source"] == "predictive" and entry["forecastPeak"] == pytest.approx(PEAK, rel=0.05)
+    assert entry["errorRatio"] is not None and entry["errorRatio"] <= 0.5
+    events = cluster.client.list("v1", "Event", namespace)
+    assert any(e["reason"] == "FloorChanged" and f"-> {EXPECTED_FLOOR}" in e["message"] for e in events)
+    processes.wait_until(
+        lambda: (
+            (cluster.client.get("apps/v1", "Deployment", f"{name}-{SERVICE}", namespace) or {})["spec"].get("replicas")
+            == EXPECTED_FLOOR
+        ),
+        60,
+        "kube-controller-manager's HPA controller scales the Deployment to the floor",
+    )
+    assert f'wallet_operator_scaling_floor{{namespace="{namespace}",policy="transaction",service="{SERVICE}"}} 6.0' in (
+        operator.metrics()
+    )
+
+    demand.server.stop()
+    processes.wait_until(
+        lambda: policy_condition(cluster, namespace, "PrometheusHealthy").get("status") == "False",
+        90,
+        "Prometheus trouble noticed",
+    )
+    held = service_status(cluster, namespace)
+    assert held["floor"] == EXPECTED_FLOOR and "unavailable" in held["lastError"]
+    assert hpa(cluster, namespace, name)["spec"]["minReplicas"] == EXPECTED_FLOOR, "held during holdOnError"
+    processes.wait_until(
+        lambda: hpa(cluster, namespace, name)["spec"].get("minReplicas") == STATIC_FLOOR, 90, "fallback to static"
+    )
+    fallen = service_status(cluster, namespace)
+    assert fallen["source"].startswith("fallback:") and any("hold expired" in r for r in fallen["reasons"])
+    assert any(e["reason"] == "PrometheusTrouble" for e in cluster.client.list("v1", "Event", namespace))
+    assert 'wallet_operator_prometheus_trouble_total{kind="unavailable"}' in operator.metrics()
