@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Builds the real control-plane binaries from their published Go module sources:
-# etcd, kube-apiserver, kube-controller-manager and kubectl (pinned below).
+# etcd, kube-apiserver, kube-controller-manager, kubectl and helm (pinned below).
 #
 # Binaries are cached outside the clone, keyed by version, in
 #   ${WALLET_TOOLS_CACHE:-$HOME/.cache/wallet-platform}/bin/<tool>-<version>
 # and nothing is built when a usable binary already exists: in KUBEBUILDER_ASSETS
 # (setup-envtest's layout), on PATH with the pinned version, or in the cache.
 #
-# Usage: hack/toolchain.sh [k8s|etcd|all]   (default: all). Prints the cache bin dir last.
+# Usage: hack/toolchain.sh [k8s|etcd|helm|all]   (default: all). Prints the cache bin dir last.
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
+HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 CACHE="${WALLET_TOOLS_CACHE:-$HOME/.cache/wallet-platform}"
 BIN="$CACHE/bin"
 WORK="$CACHE/build"
@@ -90,10 +91,25 @@ build_etcd() {
   log "built $BIN/etcd-$ETCD_VERSION"
 }
 
+# helm's go.mod has no replace directives, so go install works; the version ldflag makes
+# `helm version` (and the chart's kubeVersion checks) report the real release.
+build_helm() {
+  have helm "$HELM_VERSION" && { log "helm $HELM_VERSION cached"; return; }
+  local dir="$WORK/helm-$HELM_VERSION"
+  mkdir -p "$dir"
+  log "helm $HELM_VERSION: building (2-3 minutes)"
+  GOFLAGS=-mod=mod GOBIN="$dir" go install \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  mv "$dir/helm" "$BIN/helm-$HELM_VERSION"
+  log "built $BIN/helm-$HELM_VERSION"
+}
+
 case "${1:-all}" in
   k8s) build_k8s ;;
   etcd) build_etcd ;;
-  all) build_etcd; build_k8s ;;
-  *) echo "usage: $0 [k8s|etcd|all]" >&2; exit 2 ;;
+  helm) build_helm ;;
+  all) build_etcd; build_k8s; build_helm ;;
+  *) echo "usage: $0 [k8s|etcd|helm|all]" >&2; exit 2 ;;
 esac
 echo "$BIN"

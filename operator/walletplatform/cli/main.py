@@ -7,11 +7,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from walletplatform.cli import backtest, core, operate
+from walletplatform.cli import backtest, core, demo, explain, operate
 from walletplatform.models import errors
 
 EXIT_INVALID = 2
-COMMANDS = (core, backtest, operate)
+COMMANDS = (core, backtest, operate, explain, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -62,10 +62,11 @@ class Engine:
                 interval = _interval(body)
                 if now.timestamp() - self.last_run.get(key, 0.0) < interval:
                     continue
-                self.last_run[key] = now.timestamp()
                 try:
-                    self.run_policy(body, now)
+                    if self.run_policy(body, now):
+                        self.last_run[key] = now.timestamp()
                 except kube.ApiError as exc:
+                    self.last_run[key] = now.timestamp()
                     log.warning("scaling %s/%s: %s", key[0], key[1], exc.message)
 
     def _outlook(
@@ -92,7 +93,8 @@ class Engine:
         self.forecasts[key] = Cached(outlook, pred.query, now.timestamp())
         return outlook
 
-    def run_policy(self, body: dict[str, Any], now: datetime) -> None:
+    def run_policy(self, body: dict[str, Any], now: datetime) -> bool:
+        """Decide one policy; False when a service's HPA does not exist yet (retry at the next tick)."""
         meta = body["metadata"]
         namespace, name = meta["namespace"], meta["name"]
         previous = _previous(body)
@@ -100,23 +102,23 @@ class Engine:
             spec = resources.parse_spec(scaling.ScalingPolicySpec, body.get("spec"))
         except errors.SpecError as exc:
             self._invalid(body, previous, "InvalidSpec", "; ".join(map(str, exc.problems)), now)
-            return
+            return True
         platform_body = self.client.get(API, "WalletPlatform", spec.platform_ref, namespace)
         if platform_body is None:
             message = f"spec.platformRef: WalletPlatform {spec.platform_ref!r} does not exist in {namespace}"
             self._invalid(body, previous, "PlatformNotFound", message, now)
-            return
+            return True
         try:
             platform_spec = resources.parse_spec(platform.WalletPlatformSpec, platform_body.get("spec"))
             resolved = catalog.resolve(spec.platform_ref, namespace, platform_spec, self.catalog)
         except errors.SpecError as exc:
             message = f"WalletPlatform {spec.platform_ref} is invalid: " + "; ".join(map(str, exc.problems))
             self._invalid(body, previous, "PlatformInvalid", message, now)
-            return
+            return True
         problems = rules.check_policy(spec, resolved, self.catalog)
         if problems:
             self._invalid(body, previous, "UnknownService", "; ".join(map(str, problems)), now)
-            return
+            return True
 
         outlook = self._outlook((namespace, name), spec, platform_spec.monitoring.prometheus_url, now)
         old = {s.service: s for s in (previous.services if previous else [])}
@@ -149,6 +151,7 @@ class Engine:
                 self.client, body, kind, "PrometheusTrouble" if trouble else "PrometheusRecovered", healthy.message
             )
         self._write_status(body, previous, mode=spec.mode.value, conditions=[valid, healthy], entries=entries, now=now)
+        return len(entries) == len(spec.services)
 
     def _decide_service(
         self,

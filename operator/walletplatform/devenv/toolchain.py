@@ -11,6 +11,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "hack" / "toolchain.sh"
 K8S_VERSION = "v1.34.4"
 ETCD_VERSION = "v3.6.16"
+HELM_VERSION = "v3.22.0"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,6 +20,7 @@ class Binaries:
     kube_apiserver: pathlib.Path
     kube_controller_manager: pathlib.Path
     kubectl: pathlib.Path
+    helm: pathlib.Path
 
 
 def cache_dir() -> pathlib.Path:
@@ -32,7 +34,7 @@ def ensure_binaries() -> Binaries:
         check=True,
         capture_output=True,
         text=True,
-        env={**os.environ, "K8S_VERSION": K8S_VERSION, "ETCD_VERSION": ETCD_VERSION},
+        env={**os.environ, "K8S_VERSION": K8S_VERSION, "ETCD_VERSION": ETCD_VERSION, "HELM_VERSION": HELM_VERSION},
     )
     bin_dir = pathlib.Path(out.stdout.strip().splitlines()[-1])
     return Binaries(
@@ -40,4 +42,5 @@ def ensure_binaries() -> Binaries:
         kube_apiserver=bin_dir / f"kube-apiserver-{K8S_VERSION}",
         kube_controller_manager=bin_dir / f"kube-controller-manager-{K8S_VERSION}",
         kubectl=bin_dir / f"kubectl-{K8S_VERSION}",
+        helm=bin_dir / f"helm-{HELM_VERSION}",
     )

@@ -1,0 +1,41 @@
+"""``walletctl explain -n NS POLICY``: the scaling engine's last decision per service, as a table,
+read from the ScalingPolicy's status (what the engine wrote; no recomputation)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+
+from walletplatform import API_GROUP, API_VERSION
+from walletplatform.clients import kube
+from walletplatform.models import scaling
+from walletplatform.scaling import report
+
+EXIT_NOT_FOUND = 1
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    client = kube.Kube(args.kubeconfig or _default_kubeconfig())
+    body = client.get(f"{API_GROUP}/{API_VERSION}", "ScalingPolicy", args.policy, args.namespace)
+    if body is None:
+        print(f"ScalingPolicy {args.namespace}/{args.policy} not found", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    status = scaling.ScalingPolicyStatus.model_validate(body.get("status") or {})
+    print(f"ScalingPolicy {args.namespace}/{args.policy} -> WalletPlatform {body['spec']['platformRef']}")
+    print(report.render_table(status), end="")
+    return 0
+
+
+def _default_kubeconfig() -> pathlib.Path:
+    return pathlib.Path(os.environ.get("KUBECONFIG", str(pathlib.Path.home() / ".kube" / "config")))
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    text = "explain the last scaling decision of a ScalingPolicy, per service"
+    parser = sub.add_parser("explain", help=text, description=text)
+    parser.add_argument("policy", help="ScalingPolicy name")
+    parser.add_argument("-n", "--namespace", default="default")
+    parser.add_argument("--kubeconfig", type=pathlib.Path, help="default: $KUBECONFIG or ~/.kube/config")
+    parser.set_defaults(func=cmd_explain)
