@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
+from walletplatform.cli import main as cli
 from walletplatform.devenv import operator as operator_env
 from walletplatform.devenv import processes, prometheus
 from walletplatform.forecast import series
@@ -124,7 +125,11 @@ def test_forecast_only_reports_the_floor_and_changes_nothing(
 
 
 def test_floor_rises_before_the_peak_then_holds_and_falls_back_without_prometheus(
-    cluster: Cluster, namespace: str, operator: operator_env.Operator, demand: Demand
+    cluster: Cluster,
+    namespace: str,
+    operator: operator_env.Operator,
+    demand: Demand,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     name = start_platform(cluster, namespace, demand.server.url, "Auto")
     processes.wait_until(
@@ -146,6 +151,11 @@ def test_floor_rises_before_the_peak_then_holds_and_falls_back_without_prometheu
     assert entry["errorRatio"] is not None and entry["errorRatio"] <= 0.5
     events = cluster.client.list("v1", "Event", namespace)
     assert any(e["reason"] == "FloorChanged" and f"-> {EXPECTED_FLOOR}" in e["message"] for e in events)
+    assert cli.main(["explain", "-n", namespace, "transaction", "--kubeconfig", str(cluster.kubeconfig)]) == 0
+    table = capsys.readouterr().out
+    row = next(line for line in table.splitlines() if line.startswith(SERVICE))
+    assert row.split()[:4] == [SERVICE, str(EXPECTED_FLOOR), str(EXPECTED_FLOOR), "predictive"], table
+    assert "predictive: peak" in table
     processes.wait_until(
         lambda: (
             (cluster.client.get("apps/v1", "Deployment", f"{name}-{SERVICE}", namespace) or {})["spec"].get("replicas")
