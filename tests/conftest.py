@@ -13,7 +13,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEV_EXAMPLE = ROOT / "examples" / "walletplatform.yaml"
 PROD_EXAMPLE = ROOT / "examples" / "walletplatform-prod.yaml"
 EXAMPLES = [DEV_EXAMPLE, PROD_EXAMPLE]
-POLICIES = sorted((ROOT / "policies").glob("*/*.yaml"))
+POLICIES = sorted(p for p in (ROOT / "policies").glob("*/*.yaml") if p.parent.name != "pack")
 INVALID = sorted((ROOT / "tests" / "fixtures" / "invalid").glob("*.yaml"))
 
 

@@ -91,12 +91,51 @@ def resync_passes(op: operator_env.Operator) -> float:
     return 0.0
 
 
+def operator_writes(plane: controlplane.ControlPlane) -> int:
+    return len([w for w in plane.write_requests(USER) if w["objectRef"].get("resource") != "leases"])
+
+
+def settle(plane: controlplane.ControlPlane, timeout: float = 600) -> None:
+    """Wait until the operator has written nothing for two resync periods: status changes while
+    kube-controller-manager's HPA controller moves replicas are real changes, not no-op writes."""
+    last, since, started = -1, time.monotonic(), time.monotonic()
+    while time.monotonic() - since < 2 * RESYNC:
+        if time.monotonic() - started > timeout:
+            raise TimeoutError("operator writes did not settle")
+        count = operator_writes(plane)
+        if count != last:
+            last, since = count, time.monotonic()
+        time.sleep(1)
+    say(f"settled after {time.monotonic() - started:.0f}s")
+
+
 def peak_rss_mb(op: operator_env.Operator) -> float:
     assert op.process.popen is not None
     for line in pathlib.Path(f"/proc/{op.process.popen.pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def kubectl_apply(
+    client: kube.Kube,
+    plane: controlplane.ControlPlane,
+    binaries: toolchain.Binaries,
+    work: pathlib.Path,
+    count: int,
+    cat: catalog.Catalog,
+) -> float:
+    """Seconds ``kubectl apply --server-side`` takes for the same rendered objects of ``count`` platforms."""
+    names = [f"bench-kubectl-{i}" for i in range(count)]
+    create_namespaces(client, names)
+    manifest = work / "kubectl.yaml"
+    objects = [obj for n in names for obj in rendered(platform_in(n), cat)]
+    manifest.write_text(yaml.safe_dump_all(objects, sort_keys=False))
+    say(f"kubectl apply --server-side of the same {len(objects)} objects")
+    argv = [str(binaries.kubectl), "--kubeconfig", str(plane.kubeconfig), "apply", "--server-side"]
+    started = time.monotonic()
+    subprocess.run([*argv, "--field-manager", "bench-kubectl", "-f", str(manifest)], check=True, capture_output=True)
+    return time.monotonic() - started
 
 
 def main() -> int:
@@ -130,38 +169,16 @@ def main() -> int:
         converge_n = converge(client, docs, expected, 1800)
         say(f"converge_{count}_s={converge_n:.2f}")
 
-        kubectl_names = [f"bench-kubectl-{i}" for i in range(count)]
-        create_namespaces(client, kubectl_names)
-        manifest = work / "kubectl.yaml"
-        objects = [obj for n in kubectl_names for obj in rendered(platform_in(n), cat)]
-        manifest.write_text(yaml.safe_dump_all(objects, sort_keys=False))
-        say(f"kubectl apply --server-side of the same {len(objects)} objects")
-        started = time.monotonic()
-        subprocess.run(
-            [
-                str(binaries.kubectl),
-                "--kubeconfig",
-                str(plane.kubeconfig),
-                "apply",
-                "--server-side",
-                "--field-manager",
-                "bench-kubectl",
-                "-f",
-                str(manifest),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        kubectl_n = time.monotonic() - started
+        kubectl_n = kubectl_apply(client, plane, binaries, work, count, cat)
         say(f"kubectl_apply_{count}_s={kubectl_n:.2f}")
 
         say("marking the data tier Ready (as CloudNativePG / redis-operator would) and settling")
         for doc in [platform_in("bench-1"), *docs]:
             platforms.mark_data_ready(client, doc["metadata"]["namespace"], doc["metadata"]["name"])
-        time.sleep(2 * RESYNC)
+        settle(plane)
         say("counting writes during one full resync pass")
         passes = resync_passes(op)
-        before = len([w for w in plane.write_requests(USER) if w["objectRef"].get("resource") != "leases"])
+        before = operator_writes(plane)
         processes.wait_until(lambda: resync_passes(op) >= passes + count + 1, 3 * RESYNC + 60, "a full resync pass")
         writes = [w for w in plane.write_requests(USER) if w["objectRef"].get("resource") != "leases"][before:]
         result = {

@@ -1,0 +1,131 @@
+"""Pulumi components around the one renderer.
+
+``WalletPlatform`` (direct mode) registers every rendered object as a pulumi-kubernetes resource
+(``apiextensions.CustomResource`` takes any apiVersion/kind, so one code path covers core kinds and
+the CloudNativePG / redis-operator / prometheus-operator ones). HPA ``minReplicas`` belongs to the
+scaling engine: the stack sets the static floor at creation and ignores the field afterwards, so a
+floor the engine moved is never reverted and a second ``pulumi up`` shows no changes.
+
+``OperatorInstall`` (operator mode) installs charts/wallet-operator with Helm, then the
+WalletPlatform and the environment's ScalingPolicies, and lets the operator do the rest."""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Sequence
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from walletplatform import catalog, render
+from walletplatform.models import common
+from walletplatform.render import labels
+
+
+def _resource_name(obj: common.Manifest) -> str:
+    meta = obj["metadata"]
+    assert isinstance(meta, dict)
+    return f"{str(obj['kind']).lower()}-{meta['name']}"
+
+
+def type_token(api_version: str, kind: str) -> str:
+    """The Kubernetes provider's token: core kinds are ``core/v1``, every other group as written."""
+    return f"kubernetes:{'core/v1' if api_version == 'v1' else api_version}:{kind}"
+
+
+class KubeObject(pulumi.CustomResource):
+    """Any Kubernetes object, all top-level fields as inputs (``apiextensions.CustomResource`` only
+    carries spec and metadata, which would drop a ConfigMap's data)."""
+
+    def __init__(self, name: str, obj: common.Manifest, opts: pulumi.ResourceOptions) -> None:
+        version = pulumi.ResourceOptions(version=k8s._utilities.get_version())  # type: ignore[no-untyped-call]
+        super().__init__(
+            type_token(str(obj["apiVersion"]), str(obj["kind"])),
+            name,
+            dict(obj),
+            pulumi.ResourceOptions.merge(version, opts),
+        )
+
+
+def register_object(obj: common.Manifest, parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource]) -> KubeObject:
+    """One rendered object as a Pulumi resource, unchanged (the parity test compares the inputs)."""
+    ignore = ["spec.minReplicas"] if obj["kind"] == "HorizontalPodAutoscaler" else []
+    return KubeObject(
+        _resource_name(obj),
+        obj,
+        pulumi.ResourceOptions(parent=parent, ignore_changes=ignore, depends_on=list(depends_on)),
+    )
+
+
+class WalletPlatform(pulumi.ComponentResource):
+    """Every object of one platform; outputs name what applications and operators connect to."""
+
+    services: pulumi.Output[dict[str, Any]]
+    postgres: pulumi.Output[dict[str, str]]
+    redis_service: pulumi.Output[str]
+    hpas: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, resolved: catalog.ResolvedPlatform, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("wallet:platform:WalletPlatform", name, None, opts)
+        objects = render.render_platform(resolved)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={"name": resolved.namespace, "labels": {labels.PLATFORM_LABEL: resolved.name}},
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=resolved.spec.retain_data),
+        )
+        self.children = [register_object(obj, self, [namespace]) for obj in objects]
+        services = {
+            s.name: {"name": labels.service_name(resolved.name, s.name), "port": s.port} for s in resolved.services
+        }
+        pg = labels.postgres_name(resolved.name)
+        self.services = pulumi.Output.from_input(services)
+        endpoints = {"rw": f"{pg}-rw", "ro": f"{pg}-ro"}
+        if resolved.spec.postgres.pooler.enabled:
+            endpoints["pooler"] = f"{pg}-pooler-rw"
+        self.postgres = pulumi.Output.from_input(endpoints)
+        self.redis_service = pulumi.Output.from_input(f"{labels.redis_name(resolved.name)}-leader")
+        self.hpas = pulumi.Output.from_input(
+            [labels.service_name(resolved.name, s.name) for s in resolved.services]  # one HPA per service
+        )
+        self.register_outputs(
+            {
+                "services": self.services,
+                "postgres": self.postgres,
+                "redis_service": self.redis_service,
+                "hpas": self.hpas,
+            }
+        )
+
+
+class OperatorInstall(pulumi.ComponentResource):
+    """The operator's chart, the platform resource and the environment's ScalingPolicies."""
+
+    release: pulumi.Output[str | None]
+
+    def __init__(
+        self,
+        name: str,
+        chart: pathlib.Path,
+        document: dict[str, Any],
+        policies: list[dict[str, Any]],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("wallet:platform:OperatorInstall", name, None, opts)
+        release = k8s.helm.v3.Release(
+            f"{name}-operator",
+            chart=str(chart),
+            namespace="wallet-system",
+            create_namespace=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={"name": document["metadata"]["namespace"]},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        after = [release, namespace]
+        self.platform = register_object(document, self, after)
+        self.policies = [register_object(p, self, [*after, self.platform]) for p in policies]
+        self.release = release.name
+        self.register_outputs({"release": self.release})
