@@ -18,7 +18,7 @@ echo "prometheus: $(prometheus --version 2>&1 | head -1)"
 phase "Python environment"
 [ -d .venv ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[dev]'
+.venv/bin/pip install -q -e '.[dev,policy]'
 echo "python: $(.venv/bin/python --version)"
 
 phase "Control plane binaries (hack/toolchain.sh)"
