@@ -37,8 +37,7 @@ def _error(exc: exceptions.DynamicApiError | k8s_client.ApiException) -> ApiErro
 
 
 class Kube:
-    """Typed entry points used by the operator, the demo and the tests. ``writes`` counts the write
-    requests this client sent (the operator exports it as a metric)."""
+    """Typed entry points used by the operator, the demo and the tests."""
 
     def __init__(self, kubeconfig: pathlib.Path | None = None) -> None:
         configuration = k8s_client.Configuration()
@@ -48,7 +47,6 @@ class Kube:
             k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
         self.api = k8s_client.ApiClient(configuration)
         self.dynamic = dynamic.DynamicClient(self.api)
-        self.writes = 0
 
     def _resource(self, api_version: str, kind: str) -> Any:
         return self.dynamic.resources.get(api_version=api_version, kind=kind)
@@ -70,7 +68,6 @@ class Kube:
         }
         if dry_run:
             params["dry_run"] = "All"
-        self.writes += 1
         try:
             result = self.dynamic.server_side_apply(
                 resource, body=obj, name=meta["name"], namespace=meta.get("namespace"), **params
@@ -107,7 +104,6 @@ class Kube:
         params: dict[str, Any] = {"_request_timeout": TIMEOUT, "query_params": [("fieldValidation", "Strict")]}
         if dry_run:
             params["dry_run"] = "All"
-        self.writes += 1
         try:
             data: dict[str, Any] = resource.create(body=obj, namespace=meta.get("namespace"), **params).to_dict()
         except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
@@ -116,7 +112,6 @@ class Kube:
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> None:
         resource = self._resource(api_version, kind)
-        self.writes += 1
         try:
             resource.delete(name=name, namespace=namespace, _request_timeout=TIMEOUT)
         except exceptions.NotFoundError:
@@ -129,7 +124,6 @@ class Kube:
     ) -> dict[str, Any]:
         """Merge-patch the status subresource (status is the operator's to write, whole)."""
         resource = self._resource(api_version, kind)
-        self.writes += 1
         try:
             data: dict[str, Any] = resource.status.patch(
                 body={"status": status},
@@ -146,7 +140,6 @@ class Kube:
         """PUT with the object's resourceVersion: 409 (ApiError) when someone else wrote it first."""
         resource = self._resource(str(obj["apiVersion"]), str(obj["kind"]))
         meta = obj["metadata"]
-        self.writes += 1
         try:
             data: dict[str, Any] = resource.replace(
                 body=obj, name=meta["name"], namespace=meta.get("namespace"), _request_timeout=TIMEOUT
@@ -168,7 +161,6 @@ class Kube:
         body = k8s_client.AuthenticationV1TokenRequest(
             spec=k8s_client.V1TokenRequestSpec(audiences=[], expiration_seconds=seconds)
         )
-        self.writes += 1
         try:
             answer = k8s_client.CoreV1Api(self.api).create_namespaced_service_account_token(
                 name, namespace, body, _request_timeout=TIMEOUT

@@ -118,7 +118,7 @@ def build_registry(settings: settings_mod.Settings, extra_loops: tuple[Any, ...]
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        if memo_settings.kubeconfig is None:
+        if settings.kubeconfig is None:
             return kopf.login_with_service_account(**kwargs)
         return kopf.login_with_kubeconfig(**kwargs)
 
@@ -132,5 +132,4 @@ def build_registry(settings: settings_mod.Settings, extra_loops: tuple[Any, ...]
         for task in memo.tasks:
             task.cancel()
 
-    memo_settings = settings
     return registry

@@ -16,8 +16,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import pydantic
-
 from walletplatform import API_GROUP, API_VERSION, catalog, render
 from walletplatform.clients import kube
 from walletplatform.controller import events, metrics
@@ -118,7 +116,7 @@ def reconcile_platform(
 def _reconcile(client: kube.Kube, body: dict[str, Any], cat: catalog.Catalog, *, now: Callable[[], datetime]) -> Result:
     meta = body["metadata"]
     namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation")
-    previous = _previous_status(body)
+    previous = status.parse_status(platform.WalletPlatformStatus, body.get("status"))
     result = Result()
     try:
         spec = resources.parse_spec(platform.WalletPlatformSpec, body.get("spec"))
@@ -263,16 +261,6 @@ def _prune(
         metrics.OBJECTS_PRUNED.labels(kind).inc()
 
 
-def _previous_status(body: dict[str, Any]) -> platform.WalletPlatformStatus | None:
-    raw = body.get("status")
-    if not raw:
-        return None
-    try:
-        return platform.WalletPlatformStatus.model_validate(raw)
-    except pydantic.ValidationError:
-        return None
-
-
 def _dump(model: platform.WalletPlatformStatus) -> dict[str, Any]:
     return model.model_dump(mode="json", by_alias=True, exclude_none=True)
 
@@ -308,26 +296,21 @@ def _write_status_invalid(
     generation: int | None,
     now: datetime,
 ) -> None:
-    before = {c.type: c for c in (previous.conditions if previous else [])}
-    conditions = []
-    for kind, ok, reason, text in (
-        ("Ready", False, "InvalidSpec", message),
-        ("Reconciled", False, "InvalidSpec", message),
-        ("Degraded", True, "InvalidSpec", message),
-    ):
-        state = platform.ConditionStatus.TRUE if ok else platform.ConditionStatus.FALSE
-        old = before.get(kind)
-        since = old.last_transition_time if old and old.status == state and old.last_transition_time else now
-        conditions.append(
-            platform.Condition(
-                type=kind,
-                status=state,
-                reason=reason,
-                message=text,
-                observed_generation=generation,
-                last_transition_time=since,
-            )
+    invalid = [
+        platform.Condition(
+            type=kind,
+            status=state,
+            reason="InvalidSpec",
+            message=message,
+            observed_generation=generation,
         )
+        for kind, state in (
+            ("Ready", platform.ConditionStatus.FALSE),
+            ("Reconciled", platform.ConditionStatus.FALSE),
+            ("Degraded", platform.ConditionStatus.TRUE),
+        )
+    ]
+    conditions = status.stamp_transitions(invalid, previous.conditions if previous else [], now)
     base = previous or platform.WalletPlatformStatus()
     new = base.model_copy(update={"observed_generation": generation, "conditions": conditions, "last_error": message})
     if previous is None or _dump(previous) != _dump(new):

@@ -25,7 +25,7 @@ from walletplatform.controller import events, handlers, metrics
 from walletplatform.controller import settings as settings_mod
 from walletplatform.forecast import registry
 from walletplatform.models import common, errors, platform, resources, scaling
-from walletplatform.reconcile import compare
+from walletplatform.reconcile import compare, status
 from walletplatform.render import autoscaling, labels
 from walletplatform.scaling import decide, demand, predictive, report
 
@@ -97,7 +97,7 @@ class Engine:
         """Decide one policy; False when a service's HPA does not exist yet (retry at the next tick)."""
         meta = body["metadata"]
         namespace, name = meta["namespace"], meta["name"]
-        previous = _previous(body)
+        previous = status.parse_status(scaling.ScalingPolicyStatus, body.get("status"))
         try:
             spec = resources.parse_spec(scaling.ScalingPolicySpec, body.get("spec"))
         except errors.SpecError as exc:
@@ -213,12 +213,7 @@ class Engine:
         now: datetime,
     ) -> None:
         meta = body["metadata"]
-        before = {c.type: c for c in (previous.conditions if previous else [])}
-        stamped = []
-        for c in conditions:
-            old = before.get(c.type)
-            since = old.last_transition_time if old and old.status == c.status and old.last_transition_time else now
-            stamped.append(c.model_copy(update={"last_transition_time": since}))
+        stamped = status.stamp_transitions(conditions, previous.conditions if previous else [], now)
         new = scaling.ScalingPolicyStatus(
             observed_generation=meta.get("generation"),
             mode=mode,
@@ -268,18 +263,8 @@ class Engine:
         self._write_status(body, previous, mode=mode, conditions=[condition], entries=[], now=now)
 
 
-def _previous(body: dict[str, Any]) -> scaling.ScalingPolicyStatus | None:
-    raw = body.get("status")
-    if not raw:
-        return None
-    try:
-        return scaling.ScalingPolicyStatus.model_validate(raw)
-    except ValueError:
-        return None
-
-
-def _condition(status: scaling.ScalingPolicyStatus | None, kind: str) -> platform.Condition | None:
-    return next((c for c in status.conditions if c.type == kind), None) if status else None
+def _condition(current: scaling.ScalingPolicyStatus | None, kind: str) -> platform.Condition | None:
+    return next((c for c in current.conditions if c.type == kind), None) if current else None
 
 
 DEFAULT_INTERVAL = 60.0

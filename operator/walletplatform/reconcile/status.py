@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
+
+import pydantic
 
 from walletplatform.catalog import ResolvedPlatform
 from walletplatform.models import platform
@@ -114,25 +116,40 @@ def data_tier_ready(components: Mapping[str, platform.ComponentStatus]) -> bool:
     return components["postgres"].ready and components["redis"].ready
 
 
-def _condition(
-    kind: str,
-    ok: bool,
-    reason: str,
-    *,
-    message: str,
-    generation: int | None,
-    previous: Mapping[str, platform.Condition],
-) -> platform.Condition:
-    status = platform.ConditionStatus.TRUE if ok else platform.ConditionStatus.FALSE
-    before = previous.get(kind)
+def _condition(kind: str, ok: bool, reason: str, *, message: str, generation: int | None) -> platform.Condition:
     return platform.Condition(
         type=kind,
-        status=status,
+        status=platform.ConditionStatus.TRUE if ok else platform.ConditionStatus.FALSE,
         reason=reason,
         message=message,
         observed_generation=generation,
-        last_transition_time=before.last_transition_time if before and before.status == status else None,
     )
+
+
+def stamp_transitions(
+    conditions: Sequence[platform.Condition], previous: Sequence[platform.Condition], now: datetime
+) -> list[platform.Condition]:
+    """Keep each condition's lastTransitionTime while its status holds; set it to ``now`` when it changes."""
+    before = {c.type: c for c in previous}
+    stamped = []
+    for c in conditions:
+        old = before.get(c.type)
+        since = old.last_transition_time if old and old.status == c.status and old.last_transition_time else now
+        stamped.append(c.model_copy(update={"last_transition_time": since}))
+    return stamped
+
+
+StatusT = TypeVar("StatusT", bound=pydantic.BaseModel)
+
+
+def parse_status(model: type[StatusT], raw: object) -> StatusT | None:
+    """A status as last written, or None when absent or unreadable (it is then rewritten whole)."""
+    if not raw:
+        return None
+    try:
+        return model.model_validate(raw)
+    except pydantic.ValidationError:
+        return None
 
 
 def render_status(
@@ -146,17 +163,14 @@ def render_status(
 ) -> platform.WalletPlatformStatus:
     """The whole status; ``lastTransitionTime`` only moves when a condition's status changes."""
     components = read_components(resolved, observed)
-    before = {c.type: c for c in (previous.conditions if previous else [])}
     blocking = [f"{name} ({c.message})" for name, c in components.items() if not c.ready]
     services = [components[n] for n in resolved.names]
     ready_services = sum(1 for s in services if s.ready)
     if outcome.error:
-        reconciled = _condition(
-            "Reconciled", False, outcome.error_reason, message=outcome.error, generation=generation, previous=before
-        )
+        reconciled = _condition("Reconciled", False, outcome.error_reason, message=outcome.error, generation=generation)
     else:
         text = f"all {outcome.children} objects applied"
-        reconciled = _condition("Reconciled", True, "Applied", message=text, generation=generation, previous=before)
+        reconciled = _condition("Reconciled", True, "Applied", message=text, generation=generation)
     if not blocking:
         why = "AllComponentsReady"
     else:
@@ -167,7 +181,6 @@ def render_status(
         why,
         message="all components ready" if not blocking else "waiting for: " + "; ".join(blocking),
         generation=generation,
-        previous=before,
     )
     degraded = _condition(
         "Degraded",
@@ -175,12 +188,8 @@ def render_status(
         outcome.error_reason if outcome.error else "AsExpected",
         message=outcome.error or "no errors",
         generation=generation,
-        previous=before,
     )
-    conditions = [
-        c if c.last_transition_time else c.model_copy(update={"last_transition_time": now})
-        for c in (ready, reconciled, degraded)
-    ]
+    conditions = stamp_transitions((ready, reconciled, degraded), previous.conditions if previous else [], now)
     retained = [
         f"{kind} {name}"
         for kind, name, keep in (
