@@ -32,6 +32,20 @@ def test_seasonal_naive_is_last_week() -> None:
     assert list(predicted) == [24 * 1, 24 * 1 + 1, 24 * 1 + 2]
 
 
+@pytest.mark.parametrize("q", [0.0, 0.1, 0.5, 0.75, 0.99, 1.0])
+def test_column_quantiles_match_numpy_and_skip_nan(q: float) -> None:
+    rng = np.random.default_rng(3)
+    samples = rng.normal(100, 30, size=(31, 40))
+    samples[rng.random(samples.shape) < 0.4] = np.nan
+    samples[:, 0] = np.nan  # a column with no data at all stays unknown
+    samples[1:, 1] = np.nan  # a single sample is its own quantile
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        expected = np.nanquantile(samples, q, axis=0)
+    result = series.column_quantiles(samples, q)
+    assert np.isnan(result[0]) and result[1] == samples[0, 1]
+    np.testing.assert_allclose(result, expected, equal_nan=True)
+
+
 def test_profile_follows_level_shift_and_skips_gaps() -> None:
     full = weekly(3)
     values = full.values.copy()

@@ -41,20 +41,12 @@ class SeasonalProfile:
         samples[ok] = history.values[source[ok]]
         return samples
 
-    @staticmethod
-    def _reduce(samples: series.Array, q: float) -> series.Array:
-        valid = ~np.all(np.isnan(samples), axis=0)
-        result = np.full(samples.shape[1], np.nan)
-        if np.any(valid):
-            result[valid] = np.nanquantile(samples[:, valid], q, axis=0)
-        return result
-
     def forecast(self, history: series.Series, horizon: int) -> series.Array:
         n = len(history)
-        peak = self._reduce(self._samples(history, n + np.arange(horizon)), self.quantile)
+        peak = series.column_quantiles(self._samples(history, n + np.arange(horizon)), self.quantile)
         window = min(n, history.steps(self.level_window))
         recent = np.arange(n - window, n)
-        expected = self._reduce(self._samples(history, recent), 0.5)
+        expected = series.column_quantiles(self._samples(history, recent), 0.5)
         actual = history.values[recent]
         both = ~np.isnan(expected) & ~np.isnan(actual)
         ratio = 1.0

@@ -78,3 +78,17 @@ def rolling_mean(values: Array, half_width: int) -> Array:
     counts = np.convolve(valid.astype(np.float64), kernel, mode="same")
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def column_quantiles(samples: Array, q: float) -> Array:
+    """The ``q`` quantile of each column ignoring NaN (linear interpolation, like ``np.nanquantile``),
+    NaN for an all-NaN column. One sort of the matrix: ``np.nanquantile`` loops over columns in Python."""
+    ordered = np.sort(samples, axis=0)  # NaN sorts last
+    counts = np.count_nonzero(~np.isnan(samples), axis=0)
+    position = q * np.maximum(counts - 1, 0)
+    below = np.floor(position).astype(np.int64)
+    above = np.minimum(below + 1, np.maximum(counts - 1, 0))
+    columns = np.arange(samples.shape[1])
+    low, high = ordered[below, columns], ordered[above, columns]
+    result = low + (high - low) * (position - below)
+    return np.where(counts > 0, result, np.nan)
