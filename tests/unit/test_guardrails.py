@@ -10,16 +10,29 @@ from typing import Any
 
 import pulumi_policy as policy
 import pytest
+from google.protobuf import json_format, struct_pb2
+from pulumi_policy.proxy import unknown_checking_proxy
 from walletplatform import catalog, render, rules
 from walletplatform.stacks import components, guardrails
 
 from tests.conftest import PROD_EXAMPLE, resolve_file
 
 
+def through_struct(obj: dict[str, Any]) -> dict[str, Any]:
+    message = struct_pb2.Struct()
+    message.update(obj)
+    return json_format.MessageToDict(message)
+
+
 def as_resources(objects: list[Any]) -> list[Any]:
+    """Resources the way the engine hands them to a stack policy: properties behind read-only proxies,
+    every number a float (they travel as a protobuf Struct)."""
     return [
         types.SimpleNamespace(
-            resource_type=components.type_token(o["apiVersion"], o["kind"]), props=o, urn=f"urn:{i}", name=str(i)
+            resource_type=components.type_token(o["apiVersion"], o["kind"]),
+            props=unknown_checking_proxy(through_struct(o)),
+            urn=f"urn:{i}",
+            name=str(i),
         )
         for i, o in enumerate(objects)
     ]

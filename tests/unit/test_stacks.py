@@ -37,12 +37,12 @@ def stack_config(env: str) -> dict[str, Any]:
     return {"mode": data["wallet-platform:mode"], "platform": data["wallet-platform:platform"]}
 
 
-def run_program(env: str, override: dict[str, Any] | None = None) -> Recorder:
+def run_program(env: str, override: dict[str, Any] | None = None, extra: dict[str, str] | None = None) -> Recorder:
     raw = {**stack_config(env), **(override or {})}
     recorder = Recorder()
     pulumi.runtime.set_mocks(recorder, project="wallet-platform", stack=env, preview=False)
     pulumi.runtime.set_all_config(
-        {"wallet-platform:mode": raw["mode"], "wallet-platform:platform": json.dumps(raw["platform"])}
+        {"wallet-platform:mode": raw["mode"], "wallet-platform:platform": json.dumps(raw["platform"]), **(extra or {})}
     )
 
     @pulumi.runtime.test
@@ -74,6 +74,23 @@ def test_direct_stack_registers_exactly_the_rendered_objects(env: str, cat: cata
     assert len(components) == 1 and components[0].name == stack.resolved.name
     deployments = [r for r in got if r.inputs["kind"] == "Deployment"]
     assert deployments and all("replicas" not in r.inputs["spec"] for r in deployments)
+
+
+def test_await_readiness_off_adds_only_the_skip_await_annotation(cat: catalog.Catalog) -> None:
+    recorder = run_program("dev", extra={"wallet-platform:awaitReadiness": "false"})
+    expected = render.render_platform(config.parse_stack_config(stack_config("dev"), cat).resolved)
+    got = custom(recorder)
+    assert len(got) == len(expected)
+    by_name = {(r.inputs["kind"], r.inputs["metadata"]["name"]): r.inputs for r in got}
+    for obj in expected:
+        inputs = by_name[(obj["kind"], obj["metadata"]["name"])]  # type: ignore[index]
+        assert inputs["metadata"]["annotations"].pop("pulumi.com/skipAwait") == "true"
+        if not inputs["metadata"]["annotations"]:
+            del inputs["metadata"]["annotations"]
+        assert inputs == obj
+    staging = run_program("staging", extra={"wallet-platform:awaitReadiness": "false"})
+    release = next(r for r in staging.resources if r.typ == "kubernetes:helm.sh/v3:Release")
+    assert release.inputs["skipAwait"] is True
 
 
 def test_staging_stack_installs_the_chart_platform_and_policies() -> None:

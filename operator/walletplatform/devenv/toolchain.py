@@ -12,6 +12,8 @@ SCRIPT = ROOT / "hack" / "toolchain.sh"
 K8S_VERSION = "v1.34.4"
 ETCD_VERSION = "v3.6.16"
 HELM_VERSION = "v3.22.0"
+PULUMI_VERSION = "v3.259.0"
+PULUMI_K8S_MODULE_VERSION = "v4.0.0-20260115033456-f47bc2d6f199"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,6 +23,8 @@ class Binaries:
     kube_controller_manager: pathlib.Path
     kubectl: pathlib.Path
     helm: pathlib.Path
+    pulumi: pathlib.Path
+    pulumi_kubernetes: pathlib.Path
 
 
 def cache_dir() -> pathlib.Path:
@@ -34,7 +38,14 @@ def ensure_binaries() -> Binaries:
         check=True,
         capture_output=True,
         text=True,
-        env={**os.environ, "K8S_VERSION": K8S_VERSION, "ETCD_VERSION": ETCD_VERSION, "HELM_VERSION": HELM_VERSION},
+        env={
+            **os.environ,
+            "K8S_VERSION": K8S_VERSION,
+            "ETCD_VERSION": ETCD_VERSION,
+            "HELM_VERSION": HELM_VERSION,
+            "PULUMI_VERSION": PULUMI_VERSION,
+            "PULUMI_K8S_MODULE_VERSION": PULUMI_K8S_MODULE_VERSION,
+        },
     )
     bin_dir = pathlib.Path(out.stdout.strip().splitlines()[-1])
     return Binaries(
@@ -43,4 +54,6 @@ def ensure_binaries() -> Binaries:
         kube_controller_manager=bin_dir / f"kube-controller-manager-{K8S_VERSION}",
         kubectl=bin_dir / f"kubectl-{K8S_VERSION}",
         helm=bin_dir / f"helm-{HELM_VERSION}",
+        pulumi=bin_dir / f"pulumi-{PULUMI_VERSION}",
+        pulumi_kubernetes=bin_dir / f"pulumi-resource-kubernetes-{PULUMI_K8S_MODULE_VERSION}",
     )

@@ -48,9 +48,26 @@ class KubeObject(pulumi.CustomResource):
         )
 
 
-def register_object(obj: common.Manifest, parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource]) -> KubeObject:
-    """One rendered object as a Pulumi resource, unchanged (the parity test compares the inputs)."""
+SKIP_AWAIT = "pulumi.com/skipAwait"
+
+
+def without_await(obj: common.Manifest) -> common.Manifest:
+    """``obj`` with the provider's skip-await annotation: created without waiting for readiness."""
+    meta = obj["metadata"]
+    assert isinstance(meta, dict)
+    annotations = meta.get("annotations") or {}
+    assert isinstance(annotations, dict)
+    return {**obj, "metadata": {**meta, "annotations": {**annotations, SKIP_AWAIT: "true"}}}
+
+
+def register_object(
+    obj: common.Manifest, parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource], await_ready: bool = True
+) -> KubeObject:
+    """One rendered object as a Pulumi resource, unchanged (the parity test compares the inputs) unless
+    ``await_ready`` is off, which adds only the provider's skip-await annotation."""
     ignore = ["spec.minReplicas"] if obj["kind"] == "HorizontalPodAutoscaler" else []
+    if not await_ready:
+        obj = without_await(obj)
     return KubeObject(
         _resource_name(obj),
         obj,
@@ -66,7 +83,14 @@ class WalletPlatform(pulumi.ComponentResource):
     redis_service: pulumi.Output[str]
     hpas: pulumi.Output[list[str]]
 
-    def __init__(self, name: str, resolved: catalog.ResolvedPlatform, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        name: str,
+        resolved: catalog.ResolvedPlatform,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        await_ready: bool = True,
+    ):
         super().__init__("wallet:platform:WalletPlatform", name, None, opts)
         objects = render.render_platform(resolved)
         namespace = k8s.core.v1.Namespace(
@@ -74,7 +98,7 @@ class WalletPlatform(pulumi.ComponentResource):
             metadata={"name": resolved.namespace, "labels": {labels.PLATFORM_LABEL: resolved.name}},
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=resolved.spec.retain_data),
         )
-        self.children = [register_object(obj, self, [namespace]) for obj in objects]
+        self.children = [register_object(obj, self, [namespace], await_ready) for obj in objects]
         services = {
             s.name: {"name": labels.service_name(resolved.name, s.name), "port": s.port} for s in resolved.services
         }
@@ -110,6 +134,8 @@ class OperatorInstall(pulumi.ComponentResource):
         document: dict[str, Any],
         policies: list[dict[str, Any]],
         opts: pulumi.ResourceOptions | None = None,
+        *,
+        await_ready: bool = True,
     ):
         super().__init__("wallet:platform:OperatorInstall", name, None, opts)
         release = k8s.helm.v3.Release(
@@ -117,6 +143,7 @@ class OperatorInstall(pulumi.ComponentResource):
             chart=str(chart),
             namespace="wallet-system",
             create_namespace=True,
+            skip_await=not await_ready,
             opts=pulumi.ResourceOptions(parent=self),
         )
         namespace = k8s.core.v1.Namespace(

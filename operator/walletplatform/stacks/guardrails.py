@@ -4,7 +4,7 @@ the resources' inputs. policies/pack/__main__.py serves them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pulumi_policy as policy
@@ -18,10 +18,23 @@ CONFIG = policy.PolicyConfigSchema(
 )
 
 
+def plain(value: Any) -> Any:
+    """A resource's properties as plain dicts and lists: the engine hands them over wrapped in
+    read-only proxies (Mapping and Sequence) that raise on values unknown during preview, and every
+    number as a float (protobuf Struct), so whole numbers become ints again, as in the manifest."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {key: plain(value[key]) for key in value}
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [plain(item) for item in value]
+    return value
+
+
 def read_objects(resources: list[Any]) -> list[common.Manifest]:
     """Kubernetes objects among a stack's resources (their inputs are the rendered objects)."""
     return [
-        dict(r.props)
+        plain(r.props)
         for r in resources
         if r.resource_type.startswith("kubernetes:") and "apiVersion" in r.props and "kind" in r.props
     ]

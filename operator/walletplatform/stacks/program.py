@@ -34,13 +34,16 @@ def run() -> None:
     except errors.SpecError as exc:
         raise pulumi.RunError("invalid stack config:\n" + "\n".join(str(p) for p in exc.problems)) from None
     name = stack.resolved.name
+    # awaitReadiness: false creates objects without waiting for rollouts (the provider's skipAwait), for
+    # clusters where pods do not run, such as the tests' control plane without a kubelet.
+    await_ready = cfg.get_bool("awaitReadiness") is not False
     if stack.mode == "direct":
-        platform = components.WalletPlatform(name, stack.resolved)
+        platform = components.WalletPlatform(name, stack.resolved, await_ready=await_ready)
         pulumi.export("services", platform.services)
         pulumi.export("postgres", platform.postgres)
         pulumi.export("redis_service", platform.redis_service)
         pulumi.export("hpas", platform.hpas)
     else:
         policies = load_policies(stack.resolved.spec.environment)
-        installed = components.OperatorInstall(name, CHART, stack.document, policies)
+        installed = components.OperatorInstall(name, CHART, stack.document, policies, await_ready=await_ready)
         pulumi.export("release", installed.release)
