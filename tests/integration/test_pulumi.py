@@ -27,6 +27,7 @@ import yaml
 from pulumi import automation as auto
 from walletplatform import catalog, render
 from walletplatform.clients import kube
+from walletplatform.controller import settings
 from walletplatform.devenv import controlplane, crds, processes, pulumi_engine, toolchain
 from walletplatform.devenv import operator as operator_env
 from walletplatform.render import autoscaling
@@ -38,7 +39,6 @@ from tests.integration.conftest import OPERATOR_ENV
 pytestmark = pytest.mark.integration
 STACKS = pulumi_engine.ROOT / "stacks" / "config"
 PACK = pulumi_engine.ROOT / "policies" / "pack"
-SCALER = "wallet-scaler"
 
 
 @pytest.fixture(scope="module")
@@ -62,21 +62,23 @@ def engine(plane: controlplane.ControlPlane, tmp_path_factory: pytest.TempPathFa
     return pulumi_engine.Engine(tmp_path_factory.mktemp("pulumi"), plane.kubeconfig, toolchain.ensure_binaries())
 
 
+def committed(env: str) -> dict[str, Any]:
+    """The config of the committed stack settings stacks/config/Pulumi.<env>.yaml."""
+    values: dict[str, Any] = yaml.safe_load((STACKS / f"Pulumi.{env}.yaml").read_text())["config"]
+    return values
+
+
 def open_stack(engine: pulumi_engine.Engine, env: str, edit: dict[str, Any] | None = None) -> auto.Stack:
     """The stack ``env`` from its committed config (copied), readiness awaits off, ``edit`` merged into
-    the platform config."""
-    source = STACKS / f"Pulumi.{env}.yaml"
-    settings = yaml.safe_load(source.read_text())
-    settings["config"]["wallet-platform:awaitReadiness"] = "false"
-    for key, value in (edit or {}).items():
-        settings["config"][key] = value
+    the config."""
+    values = {**committed(env), "wallet-platform:awaitReadiness": "false", **(edit or {})}
     path = engine.home / f"Pulumi.{env}-{uuid.uuid4().hex[:6]}.yaml"
-    path.write_text(yaml.safe_dump(settings))
+    path.write_text(yaml.safe_dump({"config": values}))
     return engine.stack(f"{env}-{uuid.uuid4().hex[:6]}", path, program.run)
 
 
 def rendered(env: str) -> list[dict[str, Any]]:
-    data = yaml.safe_load((STACKS / f"Pulumi.{env}.yaml").read_text())["config"]
+    data = committed(env)
     stack = config.parse_stack_config(
         {"mode": data["wallet-platform:mode"], "platform": data["wallet-platform:platform"]}, catalog.load_catalog()
     )
@@ -115,19 +117,17 @@ def test_dev_stack_up_twice_respects_the_engine_floor_and_destroys(
     # the API server defaults spec.replicas; the stack never sets it (the HPA owns it)
     assert len(pulumi_fields) == len(deployments) and all("f:replicas" not in spec for spec in pulumi_fields)
     assert up.outputs["postgres"].value == {"rw": "wallet-dev-pg-rw", "ro": "wallet-dev-pg-ro"}
-    assert set(up.outputs["services"].value) == {
-        s["name"]
-        for s in yaml.safe_load((STACKS / "Pulumi.dev.yaml").read_text())["config"]["wallet-platform:platform"]["spec"][
-            "services"
-        ]
-    }
+    services = committed("dev")["wallet-platform:platform"]["spec"]["services"]
+    assert set(up.outputs["services"].value) == {s["name"] for s in services}
 
     assert changes(stack.up()) == {"same": len(objects) + 3}
 
     hpa = next(o for o in objects if o["kind"] == "HorizontalPodAutoscaler")
     name, namespace = hpa["metadata"]["name"], hpa["metadata"]["namespace"]
     raised = hpa["spec"]["minReplicas"] + 3
-    client.apply(autoscaling.render_floor(name, namespace, raised), SCALER)  # acting as the scaling engine
+    client.apply(
+        autoscaling.render_floor(name, namespace, raised), settings.SCALER_MANAGER
+    )  # acting as the scaling engine
     assert changes(stack.preview()) == {"same": len(objects) + 3}
     assert changes(stack.up()) == {"same": len(objects) + 3}
     assert live(client, hpa)["spec"]["minReplicas"] == raised  # type: ignore[index]
@@ -143,7 +143,7 @@ def test_dev_stack_up_twice_respects_the_engine_floor_and_destroys(
 def test_policy_pack_blocks_a_violating_stack_before_anything_is_created(
     engine: pulumi_engine.Engine, client: kube.Kube
 ) -> None:
-    platform = yaml.safe_load((STACKS / "Pulumi.prod.yaml").read_text())["config"]["wallet-platform:platform"]
+    platform = committed("prod")["wallet-platform:platform"]
     platform["namespace"] = "wallet-prod-violating"
     platform["spec"]["postgres"]["instances"] = 2  # prod needs at least 3 Postgres instances
     stack = open_stack(engine, "prod", {"wallet-platform:platform": platform})
@@ -166,7 +166,7 @@ def test_policy_pack_blocks_a_violating_stack_before_anything_is_created(
 
 
 def test_bad_config_fails_preview_with_the_field_path(engine: pulumi_engine.Engine) -> None:
-    platform = yaml.safe_load((STACKS / "Pulumi.dev.yaml").read_text())["config"]["wallet-platform:platform"]
+    platform = committed("dev")["wallet-platform:platform"]
     platform["spec"]["services"][1]["maxReplicas"] = 0
     stack = open_stack(engine, "dev", {"wallet-platform:platform": platform})
     output: list[str] = []
@@ -179,8 +179,7 @@ def test_bad_config_fails_preview_with_the_field_path(engine: pulumi_engine.Engi
 def test_staging_stack_installs_the_chart_and_the_operator_reconciles(
     engine: pulumi_engine.Engine, client: kube.Kube, plane: controlplane.ControlPlane, tmp_path: pathlib.Path
 ) -> None:
-    settings = yaml.safe_load((STACKS / "Pulumi.staging.yaml").read_text())["config"]
-    platform = settings["wallet-platform:platform"]
+    platform = committed("staging")["wallet-platform:platform"]
     namespace, name = platform["namespace"], platform["name"]
     stack = open_stack(engine, "staging")
     up = stack.up()
