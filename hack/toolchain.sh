@@ -49,6 +49,19 @@ have() {
   return 1
 }
 
+# module_info MODULE@VERSION FIELD [SUM]: downloads a module into the module cache and prints FIELD
+# of `go mod download -json` (GoMod, Dir, ...); fails naming the module on a download error, or when
+# SUM is given and the module zip's hash differs.
+module_info() {
+  (cd "$WORK" && GOFLAGS=-mod=mod go mod download -json "$1") | python3 -c 'import json, sys
+info, field, want = json.load(sys.stdin), sys.argv[1], sys.argv[2]
+if info.get("Error"):
+    sys.exit(info["Error"])
+if want and info.get("Sum") != want:
+    sys.exit("%s@%s: checksum %s is not %s" % (info["Path"], info["Version"], info.get("Sum"), want))
+print(info[field])' "$2" "${3:-}"
+}
+
 build_k8s() {
   local missing=()
   for tool in kube-apiserver kube-controller-manager kubectl; do
@@ -60,8 +73,7 @@ build_k8s() {
   mkdir -p "$dir"
   log "kubernetes $K8S_VERSION: building ${missing[*]} (cold build takes 10-20 minutes on 2 cores)"
   local gomod
-  gomod="$(cd "$dir" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$K8S_VERSION" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')"
+  gomod="$(module_info "k8s.io/kubernetes@$K8S_VERSION" GoMod)"
   # The wrapper module: require k8s.io/kubernetes and replace every staging module that the
   # release's own go.mod points at ./staging with its published v0.Y.Z. Keep go and godebug.
   {
@@ -122,9 +134,7 @@ build_pulumi_cli() {
   local dir="$WORK/pulumi-$PULUMI_VERSION" gomod
   mkdir -p "$dir"
   log "pulumi $PULUMI_VERSION: building the CLI (cold build takes 5-10 minutes on 2 cores)"
-  gomod="$(cd "$dir" && printf 'module wallet.local/probe\n' >go.mod \
-    && go mod download -json "github.com/pulumi/pulumi/pkg/v3@$PULUMI_VERSION" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')"
+  gomod="$(module_info "github.com/pulumi/pulumi/pkg/v3@$PULUMI_VERSION" GoMod)"
   {
     echo "module wallet.local/pulumi-wrapper"
     grep -E '^go ' "$gomod"
@@ -149,14 +159,8 @@ build_pulumi_kubernetes() {
   local dir="$WORK/pulumi-kubernetes-$PULUMI_K8S_MODULE_VERSION" src
   mkdir -p "$dir"
   log "pulumi-kubernetes provider $PULUMI_K8S_MODULE_VERSION: building (cold build takes 5-10 minutes)"
-  src="$(cd "$dir" && printf 'module wallet.local/probe\n' >go.mod \
-    && GONOSUMDB=github.com/pulumi/pulumi-kubernetes/provider go mod download -json \
-      "github.com/pulumi/pulumi-kubernetes/provider/v4@$PULUMI_K8S_MODULE_VERSION" \
-    | python3 -c 'import json,sys
-d = json.load(sys.stdin)
-if d.get("Error") or d.get("Sum") != sys.argv[1]:
-    sys.exit("provider module: %s" % (d.get("Error") or "checksum %s is not %s" % (d.get("Sum"), sys.argv[1])))
-print(d["Dir"])' "$PULUMI_K8S_MODULE_SUM")"
+  src="$(GONOSUMDB=github.com/pulumi/pulumi-kubernetes/provider module_info \
+    "github.com/pulumi/pulumi-kubernetes/provider/v4@$PULUMI_K8S_MODULE_VERSION" Dir "$PULUMI_K8S_MODULE_SUM")"
   rm -rf "$dir/src" && cp -r "$src" "$dir/src" && chmod -R u+w "$dir/src"
   (cd "$dir/src" \
     && go mod edit -dropreplace github.com/pulumi/pulumi-kubernetes/sdk/v4 \
