@@ -203,16 +203,32 @@ def _apply_children(
         if f"{key[0]}/{key[1]}" in needed:
             continue
         verdict = compare.decide_write(obj, live.get(key))
-        if not verdict.write:
-            continue
-        try:
-            current[key] = client.apply(obj, settings_mod.OPERATOR_MANAGER)
-        except kube.ApiError as exc:
-            result.error = result.error or f"{_describe(obj)}: {exc.message}"
-            continue
-        result.written.append(f"{_describe(obj)} ({verdict.reason})")
-        metrics.OBJECTS_APPLIED.labels(key[1]).inc()
+        if verdict.write and _apply_one(
+            client, obj, current, result, manager=settings_mod.OPERATOR_MANAGER, what=_describe(obj), why=verdict.reason
+        ):
+            metrics.OBJECTS_APPLIED.labels(key[1]).inc()
     return reason
+
+
+def _apply_one(
+    client: kube.Kube,
+    obj: common.Manifest,
+    current: Children,
+    result: Result,
+    *,
+    manager: str,
+    what: str,
+    why: str,
+) -> bool:
+    """Apply ``obj`` as ``manager``: the live object goes to ``current`` and ``what (why)`` to the
+    written list; an API error becomes the result's first error and False."""
+    try:
+        current[compare.object_key(obj)] = client.apply(obj, manager)
+    except kube.ApiError as exc:
+        result.error = result.error or f"{what}: {exc.message}"
+        return False
+    result.written.append(f"{what} ({why})")
+    return True
 
 
 def _apply_static_floors(
@@ -231,12 +247,15 @@ def _apply_static_floors(
         hpa = current.get(key)
         if service in covered or hpa is None or (hpa.get("spec") or {}).get("minReplicas") == statics[key[2]]:
             continue
-        try:
-            current[key] = client.apply(floor, settings_mod.SCALER_MANAGER)
-        except kube.ApiError as exc:
-            result.error = result.error or f"HorizontalPodAutoscaler {key[2]} floor: {exc.message}"
-            continue
-        result.written.append(f"HorizontalPodAutoscaler {key[2]} minReplicas={statics[key[2]]} (static floor)")
+        _apply_one(
+            client,
+            floor,
+            current,
+            result,
+            manager=settings_mod.SCALER_MANAGER,
+            what=f"HorizontalPodAutoscaler {key[2]} minReplicas={statics[key[2]]}",
+            why="static floor",
+        )
 
 
 def _prune(
