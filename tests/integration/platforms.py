@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import pathlib
+from collections.abc import Callable
 from typing import Any
 
 from walletplatform.clients import kube
@@ -32,6 +33,24 @@ def get_platform(client: kube.Kube, namespace: str, name: str) -> dict[str, Any]
     body = client.get(API, "WalletPlatform", name, namespace)
     assert body is not None
     return body
+
+
+def hand_edit(
+    client: kube.Kube, api_version: str, kind: str, name: str, namespace: str, change: Callable[[dict[str, Any]], None]
+) -> None:
+    """Edit a live object the way ``kubectl edit`` does (read, change, replace), reading it again when a
+    controller updated it in between (409 Conflict), as anyone editing by hand would."""
+    for _ in range(10):
+        obj = client.get(api_version, kind, name, namespace)
+        assert obj is not None, f"{kind} {namespace}/{name} does not exist"
+        change(obj)
+        try:
+            client.replace(obj)
+            return
+        except kube.ApiError as exc:
+            if exc.status != 409:
+                raise
+    raise AssertionError(f"{kind} {namespace}/{name}: still conflicting after 10 edits")
 
 
 def condition(body: dict[str, Any], kind: str) -> dict[str, Any] | None:

@@ -148,10 +148,11 @@ def test_deleted_or_edited_children_are_restored_by_the_resync(
         WAIT,
         "deleted Deployment recreated",
     )
-    edited = cluster.client.get("apps/v1", "Deployment", target, namespace)
-    assert edited is not None
-    edited["spec"]["template"]["spec"]["containers"][0]["image"] = "example.org/hand-edited:1"
-    cluster.client.replace(edited)
+
+    def edit(obj: dict[str, Any]) -> None:
+        obj["spec"]["template"]["spec"]["containers"][0]["image"] = "example.org/hand-edited:1"
+
+    platforms.hand_edit(cluster.client, "apps/v1", "Deployment", target, namespace, edit)
     processes.wait_until(
         lambda: (
             (cluster.client.get("apps/v1", "Deployment", target, namespace) or {})["spec"]["template"]["spec"][

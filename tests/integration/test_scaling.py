@@ -147,8 +147,11 @@ def test_floor_rises_before_the_peak_then_holds_and_falls_back_without_prometheu
         time.sleep(1)
     assert seen == {EXPECTED_FLOOR}
     entry = service_status(cluster, namespace)
-    assert entry["source"] == "predictive" and entry["forecastPeak"] == pytest.approx(PEAK, rel=0.05)
-    assert entry["errorRatio"] is not None and entry["errorRatio"] <= 0.5
+    # History ends 30 minutes ago, so rate()'s last few points cover only part of their 5m window and
+    # read low (measured: 0.81, 0.61, 0.41 of LOW); the level factor over the last 30 minutes of
+    # history then sits at 0.94-0.97, and the forecast peak with it (the floor stays 6 above 0.91).
+    assert entry["source"] == "predictive" and entry["forecastPeak"] == pytest.approx(PEAK, rel=0.08), entry
+    assert entry["errorRatio"] is not None and entry["errorRatio"] <= 0.5, entry
     events = cluster.client.list("v1", "Event", namespace)
     assert any(e["reason"] == "FloorChanged" and f"-> {EXPECTED_FLOOR}" in e["message"] for e in events)
     assert cli.main(["explain", "-n", namespace, "transaction", "--kubeconfig", str(cluster.kubeconfig)]) == 0
@@ -175,12 +178,14 @@ def test_floor_rises_before_the_peak_then_holds_and_falls_back_without_prometheu
         "Prometheus trouble noticed",
     )
     held = service_status(cluster, namespace)
-    assert held["floor"] == EXPECTED_FLOOR and "unavailable" in held["lastError"]
+    assert held["floor"] == EXPECTED_FLOOR and "unavailable" in held["lastError"], held
     assert hpa(cluster, namespace, name)["spec"]["minReplicas"] == EXPECTED_FLOOR, "held during holdOnError"
+    # The engine writes the HPA first and the status after it: wait for the status, then read the HPA.
     processes.wait_until(
-        lambda: hpa(cluster, namespace, name)["spec"].get("minReplicas") == STATIC_FLOOR, 90, "fallback to static"
+        lambda: service_status(cluster, namespace)["source"].startswith("fallback:"), 90, "fallback reported"
     )
     fallen = service_status(cluster, namespace)
-    assert fallen["source"].startswith("fallback:") and any("hold expired" in r for r in fallen["reasons"])
+    assert fallen["floor"] == STATIC_FLOOR and any("hold expired" in r for r in fallen["reasons"]), fallen
+    assert hpa(cluster, namespace, name)["spec"]["minReplicas"] == STATIC_FLOOR, "fallback to the static floor"
     assert any(e["reason"] == "PrometheusTrouble" for e in cluster.client.list("v1", "Event", namespace))
     assert 'wallet_operator_prometheus_trouble_total{kind="unavailable"}' in operator.metrics()
