@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from walletplatform import catalog, render
+from walletplatform.controller import settings
 from walletplatform.devenv import operator as operator_env
 from walletplatform.devenv import processes
 from walletplatform.models import resources
@@ -83,6 +84,14 @@ def test_platform_is_applied_with_owners_and_status_names_the_blocker(
             assert [r["uid"] for r in refs] == [uid], obj["metadata"]["name"]
     deployments = platforms.children(cluster.client, namespace, name, (("apps/v1", "Deployment"),))
     assert deployments and all("replicas" not in _applied_spec(d) for d in deployments)
+    # No ScalingPolicy here: the static floor's one owner is the scaler's manager, for every service
+    # (notification's floor of 1 equals the API server's default and is owned all the same).
+    hpas = platforms.children(cluster.client, namespace, name, (("autoscaling/v2", "HorizontalPodAutoscaler"),))
+    floors = {h["metadata"]["name"]: h["spec"]["minReplicas"] for h in hpas}
+    assert floors[f"{name}-notification"] == 1, floors
+    assert {h["metadata"]["name"]: compare.field_managers(h, "spec", "minReplicas") for h in hpas} == {
+        h: {settings.SCALER_MANAGER} for h in floors
+    }
     status = body["status"]
     assert status["postgres"] == "NotReady" and status["servicesReady"].endswith(f"/{len(deployments)}")
     assert sorted(status["retained"]) == [f"Cluster {name}-pg", f"RedisCluster {name}-redis"]

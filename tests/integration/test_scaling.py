@@ -17,6 +17,7 @@ from walletplatform.cli import main as cli
 from walletplatform.devenv import operator as operator_env
 from walletplatform.devenv import processes, prometheus
 from walletplatform.forecast import series
+from walletplatform.reconcile import compare
 
 from tests.conftest import DEV_EXAMPLE
 from tests.integration import platforms
@@ -136,10 +137,7 @@ def test_floor_rises_before_the_peak_then_holds_and_falls_back_without_prometheu
         lambda: hpa(cluster, namespace, name)["spec"].get("minReplicas") == EXPECTED_FLOOR, 90, "predictive floor"
     )
     assert time.time() < demand.peak_start, "the floor must be in place before the peak"
-    owners = {
-        e["manager"] for e in hpa(cluster, namespace, name)["metadata"]["managedFields"] if "f:minReplicas" in str(e)
-    }
-    assert owners == {"wallet-scaler"}
+    assert compare.field_managers(hpa(cluster, namespace, name), "spec", "minReplicas") == {"wallet-scaler"}
     # The platform reconcile (resync every 3 s) and the engine (every 5 s) run together: no flapping.
     seen = set()
     for _ in range(12):

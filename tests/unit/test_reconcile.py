@@ -95,6 +95,23 @@ def observed(deployments: dict[str, Any], pg: Any = None, redis: Any = None) -> 
     return status.Observed(deployments=deployments, postgres=pg, redis=redis)
 
 
+def test_field_managers_reads_who_owns_a_field_from_managed_fields() -> None:
+    hpa = {
+        "metadata": {
+            "managedFields": [
+                {"manager": "wallet-operator", "operation": "Apply", "fieldsV1": {"f:spec": {"f:maxReplicas": {}}}},
+                {"manager": "wallet-scaler", "operation": "Apply", "fieldsV1": {"f:spec": {"f:minReplicas": {}}}},
+                {"manager": "kube-controller-manager", "subresource": "status", "fieldsV1": {"f:status": {}}},
+                {"manager": "kubectl-edit", "operation": "Update", "fieldsV1": {"f:spec": {"f:minReplicas": {}}}},
+            ]
+        }
+    }
+    assert compare.field_managers(hpa, "spec", "minReplicas") == {"wallet-scaler", "kubectl-edit"}
+    assert compare.field_managers(hpa, "spec", "maxReplicas") == {"wallet-operator"}
+    assert compare.field_managers(hpa, "spec", "behavior") == set()
+    assert compare.field_managers({"metadata": {}}, "spec", "minReplicas") == set()
+
+
 def test_status_names_the_blocking_component_and_why(cat: catalog.Catalog) -> None:
     resolved = resolve_file(PROD_EXAMPLE, cat)
     available = {n: {"status": {"availableReplicas": 2, "replicas": 2}} for n in resolved.names}

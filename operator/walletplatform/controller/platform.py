@@ -245,7 +245,12 @@ def _apply_static_floors(
         key = compare.object_key(floor)
         service = next(s for s in resolved.names if labels.service_name(resolved.name, s) == key[2])
         hpa = current.get(key)
-        if service in covered or hpa is None or (hpa.get("spec") or {}).get("minReplicas") == statics[key[2]]:
+        if service in covered or hpa is None:
+            continue
+        # Written when the value differs, and also when nobody owns it yet (a static floor of 1 equals
+        # the API server's default), so the scaler's manager is always the field's one owner.
+        owned = settings_mod.SCALER_MANAGER in compare.field_managers(hpa, "spec", "minReplicas")
+        if owned and (hpa.get("spec") or {}).get("minReplicas") == statics[key[2]]:
             continue
         _apply_one(
             client,

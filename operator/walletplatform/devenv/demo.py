@@ -25,6 +25,7 @@ from walletplatform.devenv import controlplane, crds, processes, prometheus, too
 from walletplatform.devenv import operator as operator_env
 from walletplatform.forecast import series
 from walletplatform.models import scaling
+from walletplatform.reconcile import compare
 from walletplatform.scaling import report
 
 API = f"{API_GROUP}/{API_VERSION}"
@@ -135,9 +136,7 @@ class Demo:
             lines.append(f"    {name:<13} {'ready' if comp['ready'] else 'not ready':<10} {comp.get('message', '')}")
         lines.append("  HPAs (min/max, minReplicas owner):")
         for hpa in self.client.list("autoscaling/v2", "HorizontalPodAutoscaler", ns):
-            owners = [e["manager"] for e in hpa["metadata"].get("managedFields", []) if "f:minReplicas" in str(e)] or [
-                "-"
-            ]
+            owners = sorted(compare.field_managers(hpa, "spec", "minReplicas")) or ["-"]
             spec = hpa["spec"]
             lines.append(
                 f"    {hpa['metadata']['name']:<28} {spec.get('minReplicas')}/{spec['maxReplicas']}  {','.join(owners)}"

@@ -127,6 +127,19 @@ def decide_write(desired: common.Manifest, live: dict[str, Any] | None) -> Verdi
     return Verdict(False, "up to date")
 
 
+def field_managers(live: dict[str, Any], *path: str) -> set[str]:
+    """The field managers whose ``managedFields`` entry owns the field at ``path`` of ``live``
+    (e.g. ``"spec", "minReplicas"``): server-side apply's record of who set it."""
+    owners: set[str] = set()
+    for entry in (live.get("metadata") or {}).get("managedFields") or []:
+        fields: Any = entry.get("fieldsV1") or {}
+        for key in path:
+            fields = fields.get(f"f:{key}") if isinstance(fields, dict) else None
+        if fields is not None and entry.get("manager"):
+            owners.add(entry["manager"])
+    return owners
+
+
 def object_key(obj: common.Manifest | dict[str, Any]) -> tuple[str, str, str]:
     """(apiVersion, kind, name): how the operator matches rendered and live children."""
     meta = obj["metadata"]
