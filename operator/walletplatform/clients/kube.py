@@ -15,6 +15,7 @@ from kubernetes import dynamic
 from kubernetes.dynamic import exceptions
 
 from walletplatform.models import common
+from walletplatform.reconcile import compare
 
 TIMEOUT = 30
 
@@ -95,7 +96,8 @@ class Kube:
             items = resource.get(namespace=namespace, label_selector=selector, _request_timeout=TIMEOUT)
         except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
             raise _error(exc) from None
-        return [item.to_dict() for item in items.items]
+        # Built-in kinds' list items carry no apiVersion/kind; give every item its own.
+        return [{"apiVersion": api_version, "kind": kind, **item.to_dict()} for item in items.items]
 
     def create(self, obj: common.Manifest, *, dry_run: bool = False) -> dict[str, Any]:
         resource = self._resource(str(obj["apiVersion"]), str(obj["kind"]))
@@ -135,6 +137,19 @@ class Kube:
         except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
             raise _error(exc) from None
         return data
+
+    def merge_status(self, body: dict[str, Any], wanted: dict[str, Any]) -> None:
+        """Send what differs between ``body``'s status and ``wanted`` as one merge patch (nothing when
+        equal); an object deleted meanwhile has no status to write and is not an error."""
+        patch = compare.render_merge_patch(body.get("status") or {}, wanted)
+        if not patch:
+            return
+        meta = body["metadata"]
+        try:
+            self.patch_status(body["apiVersion"], body["kind"], meta["name"], meta["namespace"], patch)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
 
     def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
         """PUT with the object's resourceVersion: 409 (ApiError) when someone else wrote it first."""

@@ -295,20 +295,11 @@ def _write_status(
     previous: platform.WalletPlatformStatus | None,
     new: platform.WalletPlatformStatus,
 ) -> None:
-    old = body.get("status") or {}
     wanted = _dump(new)
     # Keep fields other writers own (the scaling engine's summary) and compare what we would send.
     if previous is not None and _dump(previous) == wanted:
         return
-    patch = compare.render_merge_patch(old, wanted)
-    if not patch:
-        return
-    meta = body["metadata"]
-    try:
-        client.patch_status(API, "WalletPlatform", meta["name"], meta["namespace"], patch)
-    except kube.ApiError as exc:
-        if exc.status != 404:  # deleted meanwhile: nothing to report on
-            raise
+    client.merge_status(body, wanted)
 
 
 def _write_status_invalid(

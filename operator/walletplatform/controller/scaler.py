@@ -25,7 +25,7 @@ from walletplatform.controller import events, handlers, metrics
 from walletplatform.controller import settings as settings_mod
 from walletplatform.forecast import registry
 from walletplatform.models import common, errors, platform, resources, scaling
-from walletplatform.reconcile import compare, status
+from walletplatform.reconcile import status
 from walletplatform.render import autoscaling, labels
 from walletplatform.scaling import decide, demand, predictive, report
 
@@ -234,12 +234,7 @@ class Engine:
         ):
             return
         wanted = new.model_dump(mode="json", by_alias=True, exclude_none=True)
-        patch = compare.render_merge_patch(body.get("status") or {}, wanted)
-        try:
-            self.client.patch_status(API, "ScalingPolicy", meta["name"], meta["namespace"], patch)
-        except kube.ApiError as exc:
-            if exc.status != 404:
-                raise
+        self.client.merge_status(body, wanted)
 
     def _invalid(
         self,
