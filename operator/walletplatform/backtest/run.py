@@ -15,7 +15,7 @@ import numpy as np
 
 from walletplatform.backtest import hpa, trace
 from walletplatform.forecast import base, registry, series
-from walletplatform.models import scaling, service
+from walletplatform.models import errors, scaling, service
 from walletplatform.scaling import decide, predictive, schedule
 
 SCRAPE_STALENESS = 30.0
@@ -119,7 +119,9 @@ def run(native: series.Series, config: Config) -> dict[str, object]:
     minute = trace.per_minute(native)
     first_week = int(series.WEEK // 60)
     if len(minute) <= first_week + 60:
-        raise ValueError("the trace must be longer than one week: the first week is history only")
+        raise errors.SpecError(
+            [errors.Problem(path="--trace", message="must span more than one week: the first week is history only")]
+        )
     demand = minute.values
     cap, target = config.capacity, config.target
     needed = np.ceil(np.nan_to_num(demand[first_week:]) / (cap * target))

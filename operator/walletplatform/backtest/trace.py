@@ -1,55 +1,137 @@
 """Read a demand trace (CSV: a timestamp column and a value column, any regular resolution) into a
-Series at its native step. Missing rows are NaN: gaps are missing data, not zero traffic."""
+Series at its native step. Missing rows and empty or NA values are NaN: gaps are missing data, not
+zero traffic.
+
+Real traces come in many shapes, and each is read rather than rejected where the meaning is clear:
+timestamps as epoch seconds or milliseconds or ISO 8601 (with or without an offset; without one they
+are UTC, or local time in ``timezone``, where the repeated hour of a daylight-saving change is told
+apart by the order of the rows); a header row or none; rows out of order (sorted) and rows with the
+same timestamp (averaged: two readings of one rate). What was done is returned as notes."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import math
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from walletplatform.forecast import series
 from walletplatform.models import errors
 
+MISSING = frozenset({"", "nan", "na", "n/a", "null", "none", "-"})
+EPOCH_MILLISECONDS = 1e11  # epoch seconds reach this in the year 5138; larger numbers are milliseconds
 
-def _timestamp(text: str) -> float:
-    value = text.strip()
+
+@dataclasses.dataclass(frozen=True)
+class Trace:
+    data: series.Series
+    notes: tuple[str, ...] = ()
+
+
+class _Clock:
+    """Timestamps to epoch seconds. Naive local times in ``zone``: in the repeated hour of a
+    daylight-saving change, a reading at or before the previous one starts the second pass (fold=1),
+    which lasts until the clock leaves the repeated hour."""
+
+    def __init__(self, zone: ZoneInfo | None) -> None:
+        self.zone = zone
+        self.previous: datetime | None = None
+        self.second_pass = False
+        self.folds = 0
+
+    def __call__(self, text: str) -> float:
+        value = text.strip()
+        try:
+            number = float(value)
+        except ValueError:
+            return self._aware(datetime.fromisoformat(value.replace("Z", "+00:00"))).timestamp()
+        if not math.isfinite(number):
+            raise ValueError(value)
+        return number / 1000 if abs(number) >= EPOCH_MILLISECONDS else number
+
+    def _aware(self, parsed: datetime) -> datetime:
+        if parsed.tzinfo is not None:
+            return parsed
+        if self.zone is None:
+            return parsed.replace(tzinfo=UTC)
+        local = parsed.replace(tzinfo=self.zone)
+        ambiguous = local.utcoffset() != local.replace(fold=1).utcoffset()
+        if not ambiguous:
+            self.second_pass = False
+        elif self.previous is not None and parsed <= self.previous and not self.second_pass:
+            self.second_pass = True
+            self.folds += 1
+        self.previous = parsed
+        return local.replace(fold=1) if ambiguous and self.second_pass else local
+
+
+def _value(text: str) -> float:
+    cleaned = text.strip()
+    if cleaned.lower() in MISSING:
+        return math.nan
+    value = float(cleaned)
+    if math.isinf(value):
+        raise ValueError(cleaned)
+    return value
+
+
+def _is_data(row: list[str]) -> bool:
     try:
-        return float(value)
-    except ValueError:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+        _Clock(None)(row[0])
+        _value(row[1])
+    except (ValueError, IndexError):
+        return False
+    return True
 
 
-def parse_trace(text: str, source: str = "trace", zero_fill_max: float = 0.0) -> series.Series:
+def read_trace(text: str, source: str = "trace", zero_fill_max: float = 0.0, timezone: ZoneInfo | None = None) -> Trace:
     """Parse CSV text; the step is the most common interval between rows.
 
     ``zero_fill_max`` fills gaps up to that many seconds with 0 for traces that omit zero rows (the NASA
     log has no row for a minute without requests); longer gaps stay NaN."""
-    rows = list(csv.reader(io.StringIO(text)))
-    if len(rows) < 3:
-        raise errors.SpecError([errors.Problem(path=source, message="needs a header and at least two rows")])
-    times, values = [], []
-    for number, row in enumerate(rows[1:], start=2):
-        if not row:
-            continue
+    rows = [(number, row) for number, row in enumerate(csv.reader(io.StringIO(text)), start=1) if row]
+    if rows and not _is_data(rows[0][1]):
+        rows = rows[1:]  # the header
+    if len(rows) < 2:
+        raise errors.SpecError([errors.Problem(path=source, message="needs at least two rows of timestamp,value")])
+    clock = _Clock(timezone)
+    times, values = np.empty(len(rows)), np.empty(len(rows))
+    for i, (number, row) in enumerate(rows):
         try:
-            times.append(_timestamp(row[0]))
-            values.append(float(row[1]))
+            times[i], values[i] = clock(row[0]), _value(row[1])
         except (ValueError, IndexError):
             raise errors.SpecError(
-                [errors.Problem(path=f"{source}:{number}", message=f"cannot read {row!r}")]
+                [errors.Problem(path=f"{source}:{number}", message=f"cannot read {row!r} as timestamp,value")]
             ) from None
-    t = np.array(times)
-    if np.any(np.diff(t) <= 0):
-        raise errors.SpecError([errors.Problem(path=source, message="timestamps are not strictly increasing")])
-    diffs, counts = np.unique(np.diff(t), return_counts=True)
+    notes = [f"{clock.folds} repeated local hour(s) read as the second pass"] if clock.folds else []
+    if np.any(np.diff(times) < 0):
+        notes.append("rows were out of time order and were sorted")
+        order = np.argsort(times, kind="stable")
+        times, values = times[order], values[order]
+    unique, inverse = np.unique(times, return_inverse=True)
+    if len(unique) < len(times):
+        notes.append(f"{len(times) - len(unique)} rows repeat a timestamp; their values are averaged")
+        valid = ~np.isnan(values)
+        sums = np.bincount(inverse, weights=np.where(valid, values, 0.0))
+        counts = np.bincount(inverse, weights=valid.astype(np.float64))
+        times, values = unique, np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    if len(times) < 2:
+        raise errors.SpecError([errors.Problem(path=source, message="needs at least two distinct timestamps")])
+    diffs, counts = np.unique(np.diff(times), return_counts=True)
     step = float(diffs[np.argmax(counts)])
-    result = series.from_points(t, np.array(values), step)
+    result = series.from_points(times, values, step)
     if zero_fill_max > 0:
         result = _fill_short_gaps(result, zero_fill_max)
-    return result
+    return Trace(result, tuple(notes))
+
+
+def parse_trace(text: str, source: str = "trace", zero_fill_max: float = 0.0) -> series.Series:
+    """``read_trace``'s series, for callers that need no notes."""
+    return read_trace(text, source, zero_fill_max).data
 
 
 def _fill_short_gaps(data: series.Series, max_seconds: float) -> series.Series:
@@ -63,9 +145,15 @@ def _fill_short_gaps(data: series.Series, max_seconds: float) -> series.Series:
 
 
 def per_minute(data: series.Series) -> series.Series:
-    """Demand each minute: a bucket's value holds for the minutes it covers (a rate, not a count)."""
-    if data.step < 60:
-        raise errors.SpecError([errors.Problem(path="trace", message=f"resolution {data.step:g}s is finer than 1m")])
-    minutes = int(len(data) * data.step // 60)
-    index = (np.arange(minutes) * 60 // data.step).astype(np.int64)
-    return series.Series(data.start, 60.0, data.values[index])
+    """Demand each minute as a rate in the trace's own unit: a coarser bucket's value holds for the
+    minutes it covers; finer samples are averaged over each minute (NaN samples skipped, a minute
+    with none is a gap)."""
+    if data.step >= 60:
+        minutes = int(len(data) * data.step // 60)
+        index = (np.arange(minutes) * 60 // data.step).astype(np.int64)
+        return series.Series(data.start, 60.0, data.values[index])
+    minute = (data.step * np.arange(len(data)) // 60).astype(np.int64)  # minutes from the first sample
+    valid = ~np.isnan(data.values)
+    sums = np.bincount(minute, weights=np.where(valid, data.values, 0.0))
+    counts = np.bincount(minute, weights=valid.astype(np.float64))
+    return series.Series(data.start, 60.0, np.where(counts > 0, sums / np.maximum(counts, 1), np.nan))

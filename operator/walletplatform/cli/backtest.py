@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from walletplatform import catalog
 from walletplatform.backtest import run, trace
@@ -13,9 +14,16 @@ from walletplatform.models import common, errors, resources
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    native = trace.parse_trace(
-        pathlib.Path(args.trace).read_text(), args.trace, common.parse_duration(args.zero_fill_max).total_seconds()
+    read = trace.read_trace(
+        pathlib.Path(args.trace).read_text(),
+        args.trace,
+        common.parse_duration(args.zero_fill_max).total_seconds(),
+        _zone(args.timezone),
     )
+    native, notes = read.data, list(read.notes)
+    if native.step < 60:
+        notes.append(f"{native.step:g}s samples averaged to 1-minute rates")
+        native = trace.per_minute(native)
     policy = None
     if args.policy:
         doc = resources.parse_document(io.read_documents(args.policy)[0])
@@ -40,6 +48,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         ),
     )
     curves = result.pop("_series")
+    result["meta"]["trace_notes"] = notes  # type: ignore[index]
     if args.plot:
         _plot(args.plot, native, curves)  # type: ignore[arg-type]
     if args.json:
@@ -53,6 +62,17 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         )
     print(json.dumps(result["meta"]))
     return 0
+
+
+def _zone(name: str | None) -> ZoneInfo | None:
+    if name is None:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise errors.SpecError(
+            [errors.Problem(path="--timezone", message=f"{name!r} is not an IANA time zone")]
+        ) from None
 
 
 def _plot(path: str, native: object, curves: dict[str, list[float]]) -> None:
@@ -82,6 +102,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--forecaster", default="seasonal-profile", choices=["seasonal-profile", "seasonal-naive", "holt-winters"]
     )
     parser.add_argument("--zero-fill-max", default="0s", help="fill gaps up to this long with 0 (sparse logs)")
+    parser.add_argument(
+        "--timezone", help="IANA zone of timestamps without an offset (default UTC); tells the repeated DST hour apart"
+    )
     parser.add_argument("--catalog", type=pathlib.Path, default=catalog.DEFAULT_DIR)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--plot", help="write a PNG of ready capacity per strategy")

@@ -1,0 +1,137 @@
+"""Reading demand traces of the shapes real ones come in: gaps stay gaps, every time format and order
+is read to the right instant, daylight-saving's repeated hour is told apart, bad rows are named."""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+from walletplatform.backtest import trace
+from walletplatform.models import errors
+
+from tests.unit.test_cli import run
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def at(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+def test_header_iso_times_and_a_missing_row_is_a_gap() -> None:
+    read = trace.read_trace("timestamp,value\n2024-01-01 00:00:00,5\n2024-01-01 00:05:00,7\n2024-01-01 00:15:00,9\n")
+    assert (read.data.start, read.data.step) == (at("2024-01-01 00:00:00"), 300.0)
+    np.testing.assert_array_equal(read.data.values, [5, 7, np.nan, 9])
+    assert read.notes == ()
+
+
+def test_no_header_and_epoch_milliseconds_read_as_the_same_instants() -> None:
+    seconds = trace.read_trace("1700000000,1\n1700000060,2\n1700000120,3\n")
+    millis = trace.read_trace("ts,v\n1700000000000,1\n1700000060000,2\n1700000120000,3\n")
+    assert (seconds.data.start, seconds.data.step) == (millis.data.start, millis.data.step) == (1700000000.0, 60.0)
+    np.testing.assert_array_equal(seconds.data.values, [1, 2, 3])
+
+
+def test_offsets_are_honoured_and_empty_or_na_values_are_gaps() -> None:
+    read = trace.read_trace("t,v\n2024-01-01T01:00:00+01:00,1\n2024-01-01T00:01:00Z,\n2024-01-01T00:02:00Z,NA\n")
+    assert read.data.start == at("2024-01-01 00:00:00")
+    assert read.data.values[0] == 1 and np.isnan(read.data.values[1:]).all()
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("t,v\n2024-01-01 00:00:00,1\n2024-01-01 00:01:00,lots\n", "trace.csv:3"),
+        ("t,v\nyesterday,1\n2024-01-01 00:01:00,2\n", "trace.csv:2"),
+        ("t,v\n2024-01-01 00:00:00,1\n2024-01-01 00:01:00,inf\n", "trace.csv:3"),
+        ("t,v\n2024-01-01 00:00:00,1\n", "trace.csv"),
+    ],
+)
+def test_a_bad_row_is_named_by_its_line(text: str, path: str) -> None:
+    with pytest.raises(errors.SpecError) as caught:
+        trace.read_trace(text, "trace.csv")
+    assert caught.value.problems[0].path == path
+
+
+def test_rows_out_of_order_are_sorted_and_repeated_timestamps_averaged() -> None:
+    read = trace.read_trace("t,v\n120,3\n0,1\n60,2\n60,4\n60,\n")
+    np.testing.assert_array_equal(read.data.values, [1, 3, 3])
+    assert read.notes == (
+        "rows were out of time order and were sorted",
+        "2 rows repeat a timestamp; their values are averaged",
+    )
+
+
+FALL_BACK = "t,v\n2014-11-02 00:30,1\n2014-11-02 01:00,2\n2014-11-02 01:30,3\n2014-11-02 01:00,4\n2014-11-02 01:30,5\n"
+
+
+def test_the_repeated_dst_hour_in_local_time_is_two_hours_with_the_zone() -> None:
+    read = trace.read_trace(FALL_BACK + "2014-11-02 02:00,6\n", timezone=NEW_YORK)
+    expected_start = datetime(2014, 11, 2, 0, 30, tzinfo=NEW_YORK).timestamp()
+    assert (read.data.start, read.data.step) == (expected_start, 1800.0)
+    np.testing.assert_array_equal(read.data.values, [1, 2, 3, 4, 5, 6])  # six half-hours, no gap
+    assert read.notes == ("1 repeated local hour(s) read as the second pass",)
+
+
+def test_without_the_zone_the_repeated_hour_is_averaged_not_lost() -> None:
+    read = trace.read_trace(FALL_BACK)
+    np.testing.assert_array_equal(read.data.values, [1, 3, 4])
+    assert read.notes[-1] == "2 rows repeat a timestamp; their values are averaged"
+
+
+def test_the_skipped_dst_hour_in_local_time_is_no_gap() -> None:
+    read = trace.read_trace("t,v\n2014-03-09 01:00,1\n2014-03-09 01:30,2\n2014-03-09 03:00,3\n", timezone=NEW_YORK)
+    np.testing.assert_array_equal(read.data.values, [1, 2, 3])
+    assert read.data.step == 1800.0
+
+
+def test_per_minute_holds_coarse_buckets_and_averages_fine_samples() -> None:
+    coarse = trace.per_minute(trace.read_trace("t,v\n0,10\n300,20\n").data)
+    np.testing.assert_array_equal(coarse.values, [10] * 5 + [20] * 5)
+    rows = "\n".join(f"{600 + 10 * i},{'' if 6 <= i < 12 else i}" for i in range(18))
+    fine = trace.per_minute(trace.read_trace("t,v\n" + rows).data)
+    assert (fine.start, fine.step) == (600.0, 60.0)
+    assert fine.values[0] == pytest.approx(2.5) and math.isnan(fine.values[1]) and fine.values[2] == pytest.approx(14.5)
+
+
+def test_backtest_cli_names_a_bad_zone_and_a_short_trace(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    path = tmp_path / "short.csv"
+    path.write_text("t,v\n" + "\n".join(f"{60 * m},{m % 7}" for m in range(3 * 1440)))
+    code, _, err = run(capsys, "backtest", "--trace", str(path), "--peak-replicas", "5", "--timezone", "Mars/Olympus")
+    assert code == 2 and err.startswith("--timezone: 'Mars/Olympus' is not an IANA time zone")
+    code, _, err = run(capsys, "backtest", "--trace", str(path), "--peak-replicas", "5")
+    assert code == 2 and err.startswith("--trace: must span more than one week")
+
+
+def test_a_20_second_trace_backtests_like_its_1_minute_averages(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    import json  # noqa: PLC0415
+
+    minutes = np.arange(8 * 1440 + 180)
+    demand = 100 + 80 * np.sin(2 * np.pi * minutes / 1440) + 30 * (minutes % 97 == 0)
+    coarse, fine = tmp_path / "minute.csv", tmp_path / "20s.csv"
+    coarse.write_text(
+        "t,v\n" + "\n".join(f"{1700000000 + 60 * m},{v:.2f}" for m, v in zip(minutes, demand, strict=True))
+    )
+    fine.write_text(
+        "t,v\n"
+        + "\n".join(
+            f"{1700000000 + 60 * m + 20 * k},{v + (k - 1) * 5:.2f}"
+            for m, v in zip(minutes, demand, strict=True)
+            for k in range(3)
+        )
+    )
+    results = []
+    for path in (coarse, fine):
+        code, out, _ = run(capsys, "backtest", "--trace", str(path), "--peak-replicas", "20", "--json")
+        assert code == 0
+        results.append(json.loads(out))
+    assert results[1]["meta"]["trace_notes"] == ["20s samples averaged to 1-minute rates"]
+    assert results[1]["strategies"] == results[0]["strategies"]
