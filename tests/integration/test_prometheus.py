@@ -27,7 +27,7 @@ def synthetic_trace() -> str:
 
 
 def test_backfilled_trace_answers_range_query(tmp_path: pathlib.Path) -> None:
-    native = trace.parse_trace(synthetic_trace(), "synthetic.csv")
+    native = trace.read_trace(synthetic_trace(), "synthetic.csv").data
     two_weeks = int(14 * series.DAY / native.step)
     now = time.time()
     # the last two weeks of the trace, shifted to end an hour ago, as requests per second

@@ -129,11 +129,6 @@ def read_trace(text: str, source: str = "trace", zero_fill_max: float = 0.0, tim
     return Trace(result, tuple(notes))
 
 
-def parse_trace(text: str, source: str = "trace", zero_fill_max: float = 0.0) -> series.Series:
-    """``read_trace``'s series, for callers that need no notes."""
-    return read_trace(text, source, zero_fill_max).data
-
-
 def _fill_short_gaps(data: series.Series, max_seconds: float) -> series.Series:
     values = data.values.copy()
     missing = np.isnan(values)
