@@ -135,3 +135,51 @@ def test_a_20_second_trace_backtests_like_its_1_minute_averages(
         results.append(json.loads(out))
     assert results[1]["meta"]["trace_notes"] == ["20s samples averaged to 1-minute rates"]
     assert results[1]["strategies"] == results[0]["strategies"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--peak-replicas", "0", "--target", "2"], ["--peak-replicas: must be >= 1", "--target: must be in (0, 1]"]),
+        (["--capacity-per-replica", "-1"], ["--capacity-per-replica: must be > 0"]),
+        (
+            ["--peak-replicas", "5", "--capacity-per-replica", "3"],
+            ["--capacity-per-replica/--peak-replicas: give exactly one"],
+        ),
+        (
+            ["--peak-replicas", "5", "--startup", "soon"],
+            ["--startup: 'soon' is not a duration such as 30s, 15m, 2h or 14d"],
+        ),
+        (
+            ["--peak-replicas", "5", "--service", "ledger"],
+            [
+                "--service: 'ledger' is not one of account, api-gateway, "
+                "compliance, notification, payment, transaction, user"
+            ],
+        ),
+    ],
+)
+def test_backtest_cli_names_each_bad_flag(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path, flags: list[str], expected: list[str]
+) -> None:
+    path = tmp_path / "trace.csv"
+    path.write_text("t,v\n" + "\n".join(f"{60 * m},{1 + m % 7}" for m in range(8 * 1440)))
+    code, out, err = run(capsys, "backtest", "--trace", str(path), *flags)
+    assert (code, out, err.splitlines()) == (2, "", expected)
+
+
+def test_backtest_cli_names_a_missing_or_all_zero_trace(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    code, _, err = run(capsys, "backtest", "--trace", str(tmp_path / "nope.csv"), "--peak-replicas", "5")
+    assert code == 2 and err.startswith("--trace: cannot read") and "No such file" in err
+    path = tmp_path / "zero.csv"
+    path.write_text("t,v\n" + "\n".join(f"{60 * m},0" for m in range(8 * 1440)))
+    code, _, err = run(capsys, "backtest", "--trace", str(path), "--peak-replicas", "5")
+    assert (code, err.strip()) == (2, "--trace: its 99.9th percentile is 0: nothing to size replicas by")
+    path.write_text("t,v\n0,1\n60,-3\n")
+    code, _, err = run(capsys, "backtest", "--trace", str(path), "--peak-replicas", "5")
+    assert (code, err.strip()) == (
+        2,
+        f"{path}:3: cannot read ['60', '-3'] as timestamp,value: demand must be finite and not negative, not -3",
+    )

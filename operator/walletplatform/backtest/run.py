@@ -53,7 +53,12 @@ class Score:
 
 def capacity_for_peak(data: series.Series, peak_replicas: int, target: float) -> float:
     """Capacity per replica such that the trace's 99.9th percentile needs ``peak_replicas`` at ``target``."""
-    return float(np.nanpercentile(data.values, 99.9)) / (peak_replicas * target)
+    peak = float(np.nanpercentile(data.values, 99.9)) if np.any(~np.isnan(data.values)) else 0.0
+    if peak <= 0:
+        raise errors.SpecError(
+            [errors.Problem(path="--trace", message="its 99.9th percentile is 0: nothing to size replicas by")]
+        )
+    return peak / (peak_replicas * target)
 
 
 def predictive_spec(config: Config, naive: bool = False) -> scaling.Predictive:

@@ -50,7 +50,7 @@ class _Clock:
         except ValueError:
             return self._aware(datetime.fromisoformat(value.replace("Z", "+00:00"))).timestamp()
         if not math.isfinite(number):
-            raise ValueError(value)
+            raise ValueError(f"timestamp {value} is not finite")
         return number / 1000 if abs(number) >= EPOCH_MILLISECONDS else number
 
     def _aware(self, parsed: datetime) -> datetime:
@@ -74,8 +74,8 @@ def _value(text: str) -> float:
     if cleaned.lower() in MISSING:
         return math.nan
     value = float(cleaned)
-    if math.isinf(value):
-        raise ValueError(cleaned)
+    if math.isinf(value) or value < 0:
+        raise ValueError(f"demand must be finite and not negative, not {cleaned}")
     return value
 
 
@@ -103,9 +103,10 @@ def read_trace(text: str, source: str = "trace", zero_fill_max: float = 0.0, tim
     for i, (number, row) in enumerate(rows):
         try:
             times[i], values[i] = clock(row[0]), _value(row[1])
-        except (ValueError, IndexError):
+        except (ValueError, IndexError) as exc:
+            why = str(exc) if isinstance(exc, ValueError) else "fewer than two columns"
             raise errors.SpecError(
-                [errors.Problem(path=f"{source}:{number}", message=f"cannot read {row!r} as timestamp,value")]
+                [errors.Problem(path=f"{source}:{number}", message=f"cannot read {row!r} as timestamp,value: {why}")]
             ) from None
     notes = [f"{clock.folds} repeated local hour(s) read as the second pass"] if clock.folds else []
     if np.any(np.diff(times) < 0):

@@ -14,10 +14,28 @@ from walletplatform.models import common, errors, resources
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
+    problems = []
+    if (args.capacity_per_replica is None) == (args.peak_replicas is None):
+        problems.append(errors.Problem(path="--capacity-per-replica/--peak-replicas", message="give exactly one"))
+    if args.capacity_per_replica is not None and not args.capacity_per_replica > 0:
+        problems.append(errors.Problem(path="--capacity-per-replica", message="must be > 0"))
+    if args.peak_replicas is not None and args.peak_replicas < 1:
+        problems.append(errors.Problem(path="--peak-replicas", message="must be >= 1"))
+    if not 0 < args.target <= 1:
+        problems.append(errors.Problem(path="--target", message="must be in (0, 1]"))
+    if problems:
+        raise errors.SpecError(problems)
+    startup, zero_fill = _seconds("--startup", args.startup), _seconds("--zero-fill-max", args.zero_fill_max)
+    try:
+        text = pathlib.Path(args.trace).read_text()
+    except OSError as exc:
+        raise errors.SpecError(
+            [errors.Problem(path="--trace", message=f"cannot read {args.trace}: {exc.strerror}")]
+        ) from None
     read = trace.read_trace(
-        pathlib.Path(args.trace).read_text(),
+        text,
         args.trace,
-        common.parse_duration(args.zero_fill_max).total_seconds(),
+        zero_fill,
         _zone(args.timezone),
     )
     native, notes = read.data, list(read.notes)
@@ -30,19 +48,19 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         if not isinstance(doc, resources.ScalingPolicy):
             raise errors.SpecError([errors.Problem(path="kind", message="--policy needs a ScalingPolicy")])
         policy = doc.spec
-    if (args.capacity_per_replica is None) == (args.peak_replicas is None):
-        raise errors.SpecError(
-            [errors.Problem(path="--capacity-per-replica/--peak-replicas", message="give exactly one")]
-        )
     capacity = args.capacity_per_replica or run.capacity_for_peak(native, args.peak_replicas, args.target)
-    service = catalog.load_catalog(args.catalog)[args.service]
+    services = catalog.load_catalog(args.catalog)
+    if args.service not in services:
+        known = ", ".join(sorted(services))
+        raise errors.SpecError([errors.Problem(path="--service", message=f"{args.service!r} is not one of {known}")])
+    service = services[args.service]
     result = run.run(
         native,
         run.Config(
             service=service,
             capacity=capacity,
             target=args.target,
-            startup=common.parse_duration(args.startup).total_seconds(),
+            startup=startup,
             policy=policy,
             forecaster=args.forecaster,
         ),
@@ -62,6 +80,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         )
     print(json.dumps(result["meta"]))
     return 0
+
+
+def _seconds(flag: str, value: str) -> float:
+    try:
+        return common.parse_duration(value).total_seconds()
+    except ValueError as exc:
+        raise errors.SpecError([errors.Problem(path=flag, message=str(exc))]) from None
 
 
 def _zone(name: str | None) -> ZoneInfo | None:
