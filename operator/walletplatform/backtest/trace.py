@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import numpy.typing as npt
 
 from walletplatform.forecast import series
 from walletplatform.models import errors
@@ -116,10 +117,7 @@ def read_trace(text: str, source: str = "trace", zero_fill_max: float = 0.0, tim
     unique, inverse = np.unique(times, return_inverse=True)
     if len(unique) < len(times):
         notes.append(f"{len(times) - len(unique)} rows repeat a timestamp; their values are averaged")
-        valid = ~np.isnan(values)
-        sums = np.bincount(inverse, weights=np.where(valid, values, 0.0))
-        counts = np.bincount(inverse, weights=valid.astype(np.float64))
-        times, values = unique, np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        times, values = unique, _group_means(inverse, values)
     if len(times) < 2:
         raise errors.SpecError([errors.Problem(path=source, message="needs at least two distinct timestamps")])
     diffs, counts = np.unique(np.diff(times), return_counts=True)
@@ -149,7 +147,12 @@ def per_minute(data: series.Series) -> series.Series:
         index = (np.arange(minutes) * 60 // data.step).astype(np.int64)
         return series.Series(data.start, 60.0, data.values[index])
     minute = (data.step * np.arange(len(data)) // 60).astype(np.int64)  # minutes from the first sample
-    valid = ~np.isnan(data.values)
-    sums = np.bincount(minute, weights=np.where(valid, data.values, 0.0))
-    counts = np.bincount(minute, weights=valid.astype(np.float64))
-    return series.Series(data.start, 60.0, np.where(counts > 0, sums / np.maximum(counts, 1), np.nan))
+    return series.Series(data.start, 60.0, _group_means(minute, data.values))
+
+
+def _group_means(groups: npt.NDArray[np.int64], values: series.Array) -> series.Array:
+    """The mean of ``values`` per group index 0..max, NaN skipped; a group with no number is NaN."""
+    valid = ~np.isnan(values)
+    sums = np.bincount(groups, weights=np.where(valid, values, 0.0))
+    counts = np.bincount(groups, weights=valid.astype(np.float64))
+    return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
