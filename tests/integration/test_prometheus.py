@@ -3,14 +3,19 @@ queries through prometheus-api-client, and the engine's parser reads the answer.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import http.server
 import math
 import pathlib
+import socket
+import threading
 import time
 
 import pytest
 from prometheus_api_client import PrometheusConnect
 from walletplatform.backtest import trace
+from walletplatform.clients import prometheus as prometheus_client
 from walletplatform.devenv import prometheus
 from walletplatform.forecast import series
 from walletplatform.scaling import demand
@@ -55,8 +60,61 @@ def test_backfilled_trace_answers_range_query(tmp_path: pathlib.Path) -> None:
             'sum(rate(http_requests_total{service="nope"}[5m]))', start_time=_dt(start), end_time=_dt(end), step="1800"
         )
         assert isinstance(demand.parse_matrix(empty, 1800), demand.Trouble)
+        bad = prometheus_client.Prometheus(server.url, 5).fetch_history("sum(rate(", 86400, 60, end)
+        assert isinstance(bad, demand.Trouble) and bad.kind == "error" and "parse error" in bad.detail, bad
     finally:
         server.stop()
+
+
+def test_unreachable_hung_and_503_prometheus_are_named_and_asked_once() -> None:
+    hits: list[str] = []
+
+    class Unavailable(http.server.BaseHTTPRequestHandler):
+        """What a proxy in front of a Prometheus with no ready endpoint answers."""
+
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(503)
+            self.end_headers()
+            self.wfile.write(b"no healthy upstream")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    hung = socket.create_server(("127.0.0.1", 0))  # accepts connections, never answers
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):  # the listener closed at the end
+            while True:
+                accepted.append(hung.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    now = time.time()
+
+    def fetch(port: int) -> object:
+        return prometheus_client.Prometheus(f"http://127.0.0.1:{port}", 1).fetch_history("up", 3600, 60, now)
+
+    try:
+        unreachable = fetch(closed_port)
+        assert isinstance(unreachable, demand.Trouble) and unreachable.kind == "unavailable", unreachable
+        timeout = fetch(hung.getsockname()[1])
+        assert isinstance(timeout, demand.Trouble) and timeout.kind == "timeout", timeout
+        assert len(accepted) == 1, "one attempt: the engine tries again at its next tick"
+        answered = fetch(proxy.server_address[1])
+        assert isinstance(answered, demand.Trouble) and answered.kind == "unavailable", answered
+        assert "503" in answered.detail and len(hits) == 1, (answered, hits)
+    finally:
+        proxy.shutdown()
+        hung.close()
+        for conn in accepted:
+            conn.close()
 
 
 def _dt(epoch: float) -> datetime.datetime:

@@ -3,25 +3,34 @@ every failure mapped to a named ``demand.Trouble``. It never raises for Promethe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
 
 from walletplatform.forecast import series
 from walletplatform.scaling import demand
 
 # Prometheus refuses range answers above 11,000 points per series; stay well under it.
 MAX_POINTS = 10_000
+HTTP_STATUS = re.compile(r"HTTP Status Code (\d{3})")
+UNAVAILABLE_STATUS = frozenset({502, 503, 504})
 
 
 class Prometheus:
     def __init__(self, url: str, timeout_seconds: float) -> None:
         self.url = url
         self.timeout = timeout_seconds
-        self.connection = PrometheusConnect(url=url, disable_ssl=False, timeout=timeout_seconds)
+        # One attempt per query, the read timeout raised as such: the engine tries again at its next tick
+        # and holds the last good floor meanwhile. The library's default (3 retries with backoff) made
+        # one hung Prometheus block the scaling loop for 4 timeouts plus backoff and report it as
+        # unreachable, and a 503 take 4 requests and 6 s.
+        retry = Retry(total=0, read=False, raise_on_status=False)
+        self.connection = PrometheusConnect(url=url, disable_ssl=False, timeout=timeout_seconds, retry=retry)
         self.queries = 0
 
     def fetch_range(
@@ -47,6 +56,9 @@ class Prometheus:
             except requests.ConnectionError as exc:
                 return demand.Trouble("unavailable", f"{self.url} is unreachable ({type(exc).__name__})")
             except PrometheusApiClientException as exc:
+                code = HTTP_STATUS.match(str(exc))
+                if code and int(code[1]) in UNAVAILABLE_STATUS:  # a proxy with no upstream, or Prometheus starting
+                    return demand.Trouble("unavailable", f"{self.url} answered {exc}"[:300])
                 return demand.Trouble("error", str(exc)[:300])
             except (requests.RequestException, ValueError, KeyError) as exc:
                 return demand.Trouble("error", f"bad answer from {self.url}: {exc}"[:300])
