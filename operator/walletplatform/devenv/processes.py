@@ -7,6 +7,7 @@ import contextlib
 import ctypes
 import os
 import pathlib
+import secrets
 import signal
 import socket
 import subprocess
@@ -22,12 +23,35 @@ def _die_with_parent() -> None:
     os.setsid()
 
 
+LISTEN_PORTS = (20000, 32768)  # below Linux's default ephemeral range, where clients' local ports come from
+_handed_out: set[int] = set()
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return LISTEN_PORTS[1]
+
+
 def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback TCP port that was free a moment ago, chosen below the ephemeral range: a port the
+    kernel hands out with bind(0) can be taken by any outgoing connection's local end before our
+    server binds it (seen as etcd's "bind: address already in use" while other clients were busy)."""
+    high = min(LISTEN_PORTS[1], _ephemeral_start())
+    for _ in range(100):
+        port = secrets.randbelow(high - LISTEN_PORTS[0]) + LISTEN_PORTS[0] if high > LISTEN_PORTS[0] else 0
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            chosen: int = sock.getsockname()[1]
+        _handed_out.add(chosen)  # never twice to this process's servers, which bind later
+        return chosen
+    raise OSError("no free loopback port below the ephemeral range after 100 tries")
 
 
 class Process:
