@@ -26,18 +26,14 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if problems:
         raise errors.SpecError(problems)
     startup, zero_fill = _seconds("--startup", args.startup), _seconds("--zero-fill-max", args.zero_fill_max)
+    zone = _zone(args.timezone)
     try:
         text = pathlib.Path(args.trace).read_text()
     except OSError as exc:
         raise errors.SpecError(
             [errors.Problem(path="--trace", message=f"cannot read {args.trace}: {exc.strerror}")]
         ) from None
-    read = trace.read_trace(
-        text,
-        args.trace,
-        zero_fill,
-        _zone(args.timezone),
-    )
+    read = trace.read_trace(text, args.trace, zero_fill, zone)
     native, notes = read.data, list(read.notes)
     if native.step < 60:
         notes.append(f"{native.step:g}s samples averaged to 1-minute rates")
