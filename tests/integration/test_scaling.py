@@ -150,6 +150,7 @@ def test_floor_rises_before_the_peak_then_holds_and_falls_back_without_prometheu
     # history then sits at 0.94-0.97, and the forecast peak with it (the floor stays 6 above 0.91).
     assert entry["source"] == "predictive" and entry["forecastPeak"] == pytest.approx(PEAK, rel=0.08), entry
     assert entry["errorRatio"] is not None and entry["errorRatio"] <= 0.5, entry
+    assert entry["shortfallRatio"] is not None, entry
     events = cluster.client.list("v1", "Event", namespace)
     assert any(e["reason"] == "FloorChanged" and f"-> {EXPECTED_FLOOR}" in e["message"] for e in events)
     assert cli.main(["explain", "-n", namespace, "transaction", "--kubeconfig", str(cluster.kubeconfig)]) == 0

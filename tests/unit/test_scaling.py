@@ -3,6 +3,7 @@ overrides, Prometheus trouble, gating."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -192,13 +193,84 @@ def test_predictive_gated_on_short_history() -> None:
     assert not result.applied and result.reason == "only 3d of history; the policy needs 7d"
 
 
-def test_predictive_gated_on_bad_accuracy() -> None:
-    spec = scaling.Predictive(query="x", capacity_per_replica=10, max_error_ratio=0.05)
-    rng = np.random.default_rng(1)
-    history = series.Series(0.0, 60.0, rng.exponential(100, 10 * 1440))
+def test_accuracy_counts_replicas_beyond_and_short_of_need_above_the_static_minimum() -> None:
+    spec = scaling.Predictive(query="x", capacity_per_replica=10, target_utilization=1.0, headroom=0.0)
+    replays = (predictive.Replay(0, predicted=100, actual=50), predictive.Replay(3600, predicted=20, actual=60))
+    # floors 10 and 2 against needs 5 and 6: 5 replicas too many, 4 too few, of 11 needed
+    assert predictive.accuracy(replays, spec, 0) == predictive.Accuracy(excess=5 / 11, shortfall=4 / 11)
+    # a static minimum of 8 covers both needs: only the first floor's 2 replicas above it are waste
+    assert predictive.accuracy(replays, spec, 8) == predictive.Accuracy(excess=2 / 16, shortfall=0.0)
+    assert predictive.accuracy((), spec, 3) is None
+    assert predictive.accuracy((predictive.Replay(0, 5, 0),), spec, 0) is None
+
+
+@dataclasses.dataclass
+class Counting:
+    """The seasonal profile, counting how often it is asked."""
+
+    name: str = "seasonal-profile"
+    calls: int = 0
+
+    def forecast(self, history: series.Series, horizon: int) -> series.Array:
+        self.calls += 1
+        return registry.FORECASTERS["seasonal-profile"].forecast(history, horizon)
+
+
+def test_replays_are_on_whole_hours_of_the_last_two_days_and_reused_by_the_next_refresh() -> None:
+    spec = scaling.Predictive(query="x", capacity_per_replica=10)
+    forecaster = Counting()
+    history = daily(10).until(9 * 86400 + 1800)
+    first = predictive.build_outlook(spec, forecaster, history, history.end)
+    origins = [r.origin for r in first.replays]
+    assert len(origins) == predictive.REPLAY_ORIGINS == 48
+    assert origins[0] == 9 * 86400 and origins[-1] == 7 * 86400 + 3600 and all(o % 3600 == 0 for o in origins)
+    assert forecaster.calls == 1 + 48
+
+    forecaster.calls = 0
+    later = daily(10).until(9 * 86400 + 3600 + 600)  # the next hour's window has passed: one new origin
+    second = predictive.build_outlook(spec, forecaster, later, later.end, first)
+    assert forecaster.calls == 1 + 1
+    assert second.replays[0].origin == 9 * 86400 + 3600 and second.replays[1:] == first.replays[:-1]
+
+    other = scaling.Predictive(query="x", capacity_per_replica=10, lead_time=timedelta(minutes=10))
+    forecaster.calls = 0
+    predictive.build_outlook(other, forecaster, later, later.end, first)  # another window: all replayed
+    assert forecaster.calls == 1 + 48
+
+
+def test_predictive_gated_when_replayed_floors_hold_too_many_replicas() -> None:
+    spec = scaling.Predictive(query="x", capacity_per_replica=10)
+    history = daily(10)
+    moved = history.values.copy()
+    moved[-2 * 1440 :] *= 0.1  # most traffic moved to another service two days ago
+    history = series.Series(history.start, history.step, moved)
     outlook = predictive.build_outlook(spec, registry.FORECASTERS["seasonal-profile"], history, history.end)
     result = predictive.forecast_floor(spec, outlook, history.end)
-    assert not result.applied and "above maxErrorRatio 0.05" in result.reason
+    assert not result.applied and result.error_ratio is not None and result.error_ratio > 1
+    assert f"held {result.error_ratio:.2f} more replicas than needed, above maxErrorRatio 0.5" in result.reason
+    assert result.reason.startswith(f"floors replayed at {predictive.REPLAY_ORIGINS} recent origins")
+
+
+def test_predictive_under_forecast_is_applied_and_its_shortfall_reported() -> None:
+    spec = scaling.Predictive(query="x", capacity_per_replica=10)
+    history = daily(10)
+    grown = history.values.copy()
+    grown[-2 * 1440 :] *= 2.5  # a launch: demand grew faster than the level factor (at most x1.5) follows
+    history = series.Series(history.start, history.step, grown)
+    outlook = predictive.build_outlook(spec, registry.FORECASTERS["seasonal-profile"], history, history.end)
+    result = predictive.forecast_floor(spec, outlook, history.end)
+    assert result.applied and result.error_ratio is not None and result.error_ratio < 0.01
+    assert result.shortfall_ratio is not None and result.shortfall_ratio > 0.2
+
+
+def test_noise_the_static_minimum_absorbs_does_not_gate_the_forecast() -> None:
+    spec = scaling.Predictive(query="x", capacity_per_replica=10, max_error_ratio=0.01)
+    rng = np.random.default_rng(1)
+    history = series.Series(0.0, 60.0, rng.exponential(5, 10 * 1440))  # never needs more than 8 replicas
+    outlook = predictive.build_outlook(spec, registry.FORECASTERS["seasonal-profile"], history, history.end)
+    assert predictive.forecast_floor(spec, outlook, history.end, static_min=8).applied
+    gated = predictive.forecast_floor(spec, outlook, history.end, static_min=0)
+    assert not gated.applied and gated.error_ratio is not None and gated.error_ratio > 0.01
 
 
 def test_predictive_floor_covers_coming_peak() -> None:
@@ -207,5 +279,6 @@ def test_predictive_floor_covers_coming_peak() -> None:
     outlook = predictive.build_outlook(spec, registry.FORECASTERS["seasonal-profile"], history, history.end)
     result = predictive.forecast_floor(spec, outlook, history.end)
     assert result.applied and result.error_ratio is not None and result.error_ratio < 0.1
+    assert result.shortfall_ratio is not None and result.shortfall_ratio < 0.1
     assert result.peak == pytest.approx(250, rel=0.05)
     assert result.floor == predictive.replicas_for(result.peak, spec) == 50

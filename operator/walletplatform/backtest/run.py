@@ -113,7 +113,7 @@ class _Predictive:
     def floor(self, native: series.Series, now: float) -> int:
         if self.outlook is None or now - self.outlook.origin >= self.spec.refresh.total_seconds():
             history = native.until(now).tail(self.spec.lookback.total_seconds())
-            self.outlook = predictive.build_outlook(self.spec, self.forecaster, history, now)
+            self.outlook = predictive.build_outlook(self.spec, self.forecaster, history, now, self.outlook)
         result = decide.decide(self.policy, self.state, self.outlook, datetime.fromtimestamp(now, UTC), self.memory)
         self.memory = result.memory
         return result.floor

@@ -89,7 +89,10 @@ class Engine:
         if isinstance(history, demand.Trouble):
             metrics.PROMETHEUS_TROUBLE.labels(history.kind).inc()
             return history
-        outlook = predictive.build_outlook(pred, registry.FORECASTERS[pred.forecaster], history, now.timestamp())
+        previous = cached.outlook if cached and cached.query == pred.query else None
+        outlook = predictive.build_outlook(
+            pred, registry.FORECASTERS[pred.forecaster], history, now.timestamp(), previous
+        )
         self.forecasts[key] = Cached(outlook, pred.query, now.timestamp())
         return outlook
 

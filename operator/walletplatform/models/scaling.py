@@ -105,7 +105,10 @@ class Predictive(common.WalletModel):
     )
     forecaster: ForecasterName = Field(default="seasonal-profile", description="Forecasting model.")
     max_error_ratio: float = Field(
-        default=0.5, gt=0, description="Skip the forecast when its recent replay error exceeds this."
+        default=0.5,
+        gt=0,
+        description="Skip the forecast when its floors, replayed over the last two days, would have held"
+        " more than this fraction of replicas beyond need.",
     )
 
     @pydantic.model_validator(mode="after")
@@ -201,7 +204,14 @@ class ServiceScalingStatus(common.WalletModel):
     reasons: list[str] = Field(default_factory=list, description="Every input and its value.")
     forecast_peak: float | None = Field(default=None, description="Highest forecast demand in the window.")
     forecast_peak_at: datetime | None = Field(default=None, description="When that peak is expected.")
-    error_ratio: float | None = Field(default=None, description="Forecaster's recent replay error.")
+    error_ratio: float | None = Field(
+        default=None,
+        description="Replicas the forecast floors of the last two days would have held beyond need, as a"
+        " fraction of need (replayed; compared with maxErrorRatio).",
+    )
+    shortfall_ratio: float | None = Field(
+        default=None, description="Replicas those floors fell short of need, as a fraction of need (the HPA reacts)."
+    )
     predictive_applied: bool = Field(default=False, description="Whether the forecast was used.")
     last_error: str = Field(default="", description="Last Prometheus or forecasting problem.")
     last_good: datetime | None = Field(default=None, description="Last time demand data was usable.")

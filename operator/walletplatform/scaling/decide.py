@@ -111,10 +111,13 @@ def decide(
     trouble = outlook if isinstance(outlook, demand.Trouble) else None
     good = trouble is None
     if policy.predictive is not None and policy.predictive.enabled and isinstance(outlook, predictive.Outlook):
-        forecast = predictive.forecast_floor(policy.predictive, outlook, now.timestamp())
+        forecast = predictive.forecast_floor(policy.predictive, outlook, now.timestamp(), low)
         if forecast.applied:
             inputs["predictive"] = forecast.floor
-            reasons.append(f"predictive: {forecast.reason} (error {forecast.error_ratio:.2f})")
+            reasons.append(
+                f"predictive: {forecast.reason} (replayed excess {forecast.error_ratio:.2f},"
+                f" shortfall {forecast.shortfall_ratio:.2f})"
+            )
         else:
             reasons.append(f"predictive not applied: {forecast.reason}")
 

@@ -25,6 +25,9 @@ def render_service_status(decision: decide.Decision) -> scaling.ServiceScalingSt
             else None
         ),
         error_ratio=round(forecast.error_ratio, 3) if forecast and forecast.error_ratio is not None else None,
+        shortfall_ratio=(
+            round(forecast.shortfall_ratio, 3) if forecast and forecast.shortfall_ratio is not None else None
+        ),
         predictive_applied=bool(forecast and forecast.applied),
         last_error=str(decision.trouble) if decision.trouble else "",
         last_good=decision.memory.last_good_at,
@@ -52,7 +55,7 @@ def without_times(entries: Sequence[scaling.ServiceScalingStatus]) -> list[dict[
 
 def render_table(status: scaling.ScalingPolicyStatus) -> str:
     """A readable table of the last decision per service, then each service's reasons."""
-    header = ("SERVICE", "FLOOR", "DESIRED", "SOURCE", "FORECAST PEAK", "AT", "ERROR", "PREDICTIVE")
+    header = ("SERVICE", "FLOOR", "DESIRED", "SOURCE", "FORECAST PEAK", "AT", "EXCESS", "SHORT", "PREDICTIVE")
     rows = [header]
     for s in status.services:
         rows.append(
@@ -64,6 +67,7 @@ def render_table(status: scaling.ScalingPolicyStatus) -> str:
                 "-" if s.forecast_peak is None else f"{s.forecast_peak:g}",
                 "-" if s.forecast_peak_at is None else s.forecast_peak_at.strftime("%Y-%m-%d %H:%M"),
                 "-" if s.error_ratio is None else f"{s.error_ratio:.2f}",
+                "-" if s.shortfall_ratio is None else f"{s.shortfall_ratio:.2f}",
                 "applied" if s.predictive_applied else "not applied",
             )
         )
