@@ -109,9 +109,11 @@ def test_backtest_json_on_a_synthetic_trace(capsys: pytest.CaptureFixture[str], 
     rows = ["timestamp,value"] + [f"{1700000000 + 60 * m},{v:.2f}" for m, v in zip(minutes, demand, strict=True)]
     path = tmp_path / "trace.csv"
     path.write_text("\n".join(rows))
-    code, out, _ = run(capsys, "backtest", "--trace", str(path), "--peak-replicas", "20", "--json")
+    plot = tmp_path / "plot.png"
+    code, out, _ = run(capsys, "backtest", "--trace", str(path), "--peak-replicas", "20", "--json", "--plot", str(plot))
     result = json.loads(out)
     assert code == 0
+    assert plot.read_bytes().startswith(b"\x89PNG")
     assert set(result["strategies"]) >= {"reactive", "schedule", "predictive", "static", "oracle"}
     for score in result["strategies"].values():
         assert set(score) >= {"saturated_pct", "replica_hours", "replica_hours_vs_oracle", "actions"}

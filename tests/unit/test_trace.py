@@ -137,6 +137,32 @@ def test_a_20_second_trace_backtests_like_its_1_minute_averages(
     assert results[1]["strategies"] == results[0]["strategies"]
 
 
+def test_a_30_minute_trace_backtests_like_the_same_demand_written_per_minute(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    """The engine forecasts from 1-minute history whatever the trace's step, as from Prometheus."""
+    import json  # noqa: PLC0415
+
+    buckets = np.arange(9 * 48)
+    demand = 100 + 80 * np.sin(2 * np.pi * buckets / 48) + 40 * (buckets % 48 == 20)
+    coarse, fine = tmp_path / "30min.csv", tmp_path / "minute.csv"
+    coarse.write_text("\n".join(f"{1700000000 + 1800 * b},{v:.2f}" for b, v in zip(buckets, demand, strict=True)))
+    fine.write_text(
+        "\n".join(
+            f"{1700000000 + 1800 * b + 60 * m},{v:.2f}" for b, v in zip(buckets, demand, strict=True) for m in range(30)
+        )
+    )
+    results = []
+    for path in (coarse, fine):
+        code, out, _ = run(capsys, "backtest", "--trace", str(path), "--peak-replicas", "20", "--json")
+        assert code == 0
+        results.append(json.loads(out))
+    assert (results[0]["meta"]["trace_step_s"], results[1]["meta"]["trace_step_s"]) == (1800, 60)
+    assert results[0]["meta"]["capacity_per_replica"] == results[1]["meta"]["capacity_per_replica"]
+    assert results[0]["strategies"] == results[1]["strategies"]
+    assert results[0]["strategies"]["predictive"]["actions"] > 0
+
+
 @pytest.mark.parametrize(
     ("flags", "expected"),
     [

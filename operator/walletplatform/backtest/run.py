@@ -40,6 +40,12 @@ class Score:
     actions: int = 0
     ready_capacity: list[float] = dataclasses.field(default_factory=list)
 
+    def add(self, demand: float, replicas: float, ready: float, capacity: float) -> None:
+        """Score one minute: ``replicas`` running, ``ready`` of them serving."""
+        self.replica_minutes += replicas
+        self.saturated_minutes += int(demand > ready * capacity)
+        self.ready_capacity.append(ready * capacity)
+
     def as_dict(self, scored: int, oracle_hours: float) -> dict[str, float | int]:
         hours = self.replica_minutes / 60
         return {
@@ -110,18 +116,21 @@ class _Predictive:
         self.memory = decide.Memory()
         self.outlook: predictive.Outlook | None = None
 
-    def floor(self, native: series.Series, now: float) -> int:
+    def floor(self, demand: series.Series, now: float) -> int:
         if self.outlook is None or now - self.outlook.origin >= self.spec.refresh.total_seconds():
-            history = native.until(now).tail(self.spec.lookback.total_seconds())
+            history = demand.until(now).tail(self.spec.lookback.total_seconds())
             self.outlook = predictive.build_outlook(self.spec, self.forecaster, history, now, self.outlook)
         result = decide.decide(self.policy, self.state, self.outlook, datetime.fromtimestamp(now, UTC), self.memory)
         self.memory = result.memory
         return result.floor
 
 
-def run(native: series.Series, config: Config) -> dict[str, object]:
-    """Score every strategy on one trace; the JSON shape of ``walletctl backtest --json``."""
-    minute = trace.per_minute(native)
+def run(data: series.Series, config: Config) -> dict[str, object]:
+    """Score every strategy on one trace; the JSON shape of ``walletctl backtest --json``.
+
+    Demand is replayed minute by minute and the engine forecasts from that 1-minute history, as it
+    would from Prometheus at a policy's default step, whatever the trace's own resolution."""
+    minute = trace.per_minute(data)
     first_week = int(series.WEEK // 60)
     if len(minute) <= first_week + 60:
         raise errors.SpecError(
@@ -146,6 +155,7 @@ def run(native: series.Series, config: Config) -> dict[str, object]:
     scores = {name: Score() for name in (*simulators, "static", "oracle")}
     static = max(low, int(np.nanmax(needed)))
     scored = 0
+    scored_demand: list[float] = []
     for m in range(first_week - int(WARMUP // 60), len(minute)):
         now = minute.start + 60 * m
         floors = {"reactive": low}
@@ -157,7 +167,7 @@ def run(native: series.Series, config: Config) -> dict[str, object]:
             ahead = now + config.startup + 300  # a human pre-scales a few minutes early
             floors["schedule"] = int(max(hourly[int(now // 3600) % 24], hourly[int(ahead // 3600) % 24]))
         for name, engine in engines.items():
-            floors[name] = engine.floor(native, now)
+            floors[name] = engine.floor(minute, now)
         for tick in range(4):
             at = now + tick * hpa.SYNC
             stale = demand[max(0, int((at - SCRAPE_STALENESS - minute.start) // 60))]
@@ -167,19 +177,12 @@ def run(native: series.Series, config: Config) -> dict[str, object]:
         if m < first_week or math.isnan(value):
             continue
         scored += 1
+        scored_demand.append(float(value))
         for name, simulator in simulators.items():
-            score = scores[name]
-            ready = simulator.ready(now + 30)
-            score.saturated_minutes += int(value > ready * cap)
-            score.replica_minutes += simulator.replicas
-            score.ready_capacity.append(ready * cap)
+            scores[name].add(value, simulator.replicas, simulator.ready(now + 30), cap)
         need = max(1, math.ceil(value / (cap * target)))
-        scores["oracle"].replica_minutes += need
-        scores["oracle"].saturated_minutes += int(value > min(need, high) * cap)
-        scores["oracle"].ready_capacity.append(need * cap)
-        scores["static"].replica_minutes += static
-        scores["static"].saturated_minutes += int(value > static * cap)
-        scores["static"].ready_capacity.append(static * cap)
+        scores["oracle"].add(value, need, min(need, high), cap)
+        scores["static"].add(value, static, static, cap)
     for name, simulator in simulators.items():
         scores[name].actions = simulator.actions
     scores["oracle"].actions = int(np.count_nonzero(np.diff(needed[~np.isnan(demand[first_week:])])))
@@ -197,7 +200,7 @@ def run(native: series.Series, config: Config) -> dict[str, object]:
             "service": config.service.name,
             "min_replicas": low,
             "max_replicas": high,
-            "trace_step_s": native.step,
+            "trace_step_s": data.step,
         },
-        "_series": {name: score.ready_capacity for name, score in scores.items()},
+        "_series": {"demand": scored_demand} | {name: score.ready_capacity for name, score in scores.items()},
     }

@@ -37,21 +37,21 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     native, notes = read.data, list(read.notes)
     if native.step < 60:
         notes.append(f"{native.step:g}s samples averaged to 1-minute rates")
-        native = trace.per_minute(native)
+    demand = trace.per_minute(native)  # what is replayed, sized and forecast from, as Prometheus would give it
     policy = None
     if args.policy:
         doc = resources.parse_document(io.read_documents(args.policy)[0])
         if not isinstance(doc, resources.ScalingPolicy):
             raise errors.SpecError([errors.Problem(path="kind", message="--policy needs a ScalingPolicy")])
         policy = doc.spec
-    capacity = args.capacity_per_replica or run.capacity_for_peak(native, args.peak_replicas, args.target)
+    capacity = args.capacity_per_replica or run.capacity_for_peak(demand, args.peak_replicas, args.target)
     services = catalog.load_catalog(args.catalog)
     if args.service not in services:
         known = ", ".join(sorted(services))
         raise errors.SpecError([errors.Problem(path="--service", message=f"{args.service!r} is not one of {known}")])
     service = services[args.service]
     result = run.run(
-        native,
+        demand,
         run.Config(
             service=service,
             capacity=capacity,
@@ -63,8 +63,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     )
     curves = result.pop("_series")
     result["meta"]["trace_notes"] = notes  # type: ignore[index]
+    result["meta"]["trace_step_s"] = native.step  # type: ignore[index]
     if args.plot:
-        _plot(args.plot, native, curves)  # type: ignore[arg-type]
+        _plot(args.plot, curves)  # type: ignore[arg-type]
     if args.json:
         print(json.dumps(result))
         return 0
@@ -96,15 +97,17 @@ def _zone(name: str | None) -> ZoneInfo | None:
         ) from None
 
 
-def _plot(path: str, native: object, curves: dict[str, list[float]]) -> None:
+def _plot(path: str, curves: dict[str, list[float]]) -> None:
     import matplotlib  # noqa: PLC0415 - optional, only for --plot
 
     matplotlib.use("Agg")
     from matplotlib import pyplot  # noqa: PLC0415
 
     figure, axes = pyplot.subplots(figsize=(14, 5))
+    axes.plot(curves["demand"], label="demand", color="black", linewidth=0.9)
     for name, values in curves.items():
-        axes.plot(values, label=f"{name} ready capacity", linewidth=0.7)
+        if name != "demand":
+            axes.plot(values, label=f"{name} ready capacity", linewidth=0.7)
     axes.set_xlabel("scored minute")
     axes.legend()
     figure.savefig(path, dpi=110)
