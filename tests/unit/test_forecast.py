@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from walletplatform import catalog
@@ -24,6 +26,19 @@ def test_forecasters_recover_a_clean_seasonal_series(name: str) -> None:
     actual = full.values[len(history) : len(history) + 24]
     tolerance = 0.25 if name == "holt-winters" else 0.1  # HW has no weekly season
     assert np.nanmax(np.abs(predicted - actual) / actual) < tolerance
+
+
+@pytest.mark.parametrize("name", sorted(registry.FORECASTERS), ids=str)
+def test_forecasters_start_after_a_first_day_without_data(name: str) -> None:
+    full = weekly(3)
+    values = full.values.copy()
+    values[: int(1.5 * series.DAY / full.step)] = np.nan  # the metric did not exist yet
+    history = series.Series(full.start, full.step, values[: int(20 * series.DAY / full.step)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "mean of empty slice" on the user's terminal
+        predicted = registry.FORECASTERS[name].forecast(history, 24)
+    actual = full.values[len(history) : len(history) + 24]
+    assert np.nanmax(np.abs(predicted - actual) / actual) < (0.25 if name == "holt-winters" else 0.1)
 
 
 def test_seasonal_naive_is_last_week() -> None:

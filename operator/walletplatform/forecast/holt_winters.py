@@ -23,18 +23,23 @@ class HoltWinters:
     def forecast(self, history: series.Series, horizon: int) -> series.Array:
         factor = max(1, round(self.bucket / history.step))
         n = len(history) - len(history) % factor
-        offset = len(history) - n
-        with np.errstate(all="ignore"):
-            buckets = np.nanmean(history.values[offset:].reshape(-1, factor), axis=1) if n else np.array([])
+        blocks = history.values[len(history) - n :].reshape(-1, factor)
+        counts = np.count_nonzero(~np.isnan(blocks), axis=1)
+        buckets = np.where(counts > 0, np.nansum(blocks, axis=1) / np.maximum(counts, 1), np.nan)
         period = max(2, round(series.DAY / (history.step * factor)))
-        if len(buckets) < 2 * period or np.all(np.isnan(buckets)):
+        # Start at the first day (whole periods, so season slots keep their phase) with data in at least
+        # 90% of its buckets: a season started from a half-empty day takes weeks to recover.
+        whole = len(buckets) // period * period
+        filled = np.count_nonzero(counts[:whole].reshape(-1, period), axis=1) >= 0.9 * period
+        start = int(np.argmax(filled)) * period if np.any(filled) else len(buckets)
+        if len(buckets) - start < 2 * period:
             return np.full(horizon, np.nan)
-        first = buckets[:period]
+        first = buckets[start : start + period]
         level = float(np.nanmean(first))
         # Plain floats in the loop: numpy scalar arithmetic is several times slower per update.
         season: list[float] = np.where(np.isnan(first), 0.0, first - level).tolist()
         trend = 0.0
-        for i, y in enumerate(buckets[period:].tolist(), start=period):
+        for i, y in enumerate(buckets[start + period :].tolist(), start=start + period):
             s = season[i % period]
             if math.isnan(y):
                 level += trend
