@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from walletplatform.controller import settings
 from walletplatform.models import scaling
-from walletplatform.scaling import decide, report
+from walletplatform.scaling import decide, predictive, report
 
 
 def test_settings_from_env_and_bad_values_name_the_variable() -> None:
@@ -39,3 +39,14 @@ def test_memory_survives_a_restart_through_status() -> None:
     table = report.render_table(status)
     assert table.splitlines()[2].split()[:4] == ["transaction", "7", "7", "schedule"]
     assert "  - schedule business-hours: 7" in table
+
+
+def test_explain_table_shows_the_replayed_excess_and_shortfall() -> None:
+    at = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+    forecast = predictive.Forecast(9, True, "peak 640 expected needs 9", 640.0, at.timestamp() + 300, 0.12, 0.3)
+    decision = decide.Decision("payment", 9, 9, "predictive", ("predictive: ...",), True, decide.Memory(), forecast)
+    entry = report.render_service_status(decision)
+    assert (entry.error_ratio, entry.shortfall_ratio) == (0.12, 0.3)
+    lines = report.render_table(scaling.ScalingPolicyStatus(mode="Auto", services=[entry])).splitlines()
+    assert lines[1].split()[-3:] == ["EXCESS", "SHORT", "PREDICTIVE"]
+    assert lines[2].split()[-3:] == ["0.12", "0.30", "applied"]
