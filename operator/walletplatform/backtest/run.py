@@ -154,7 +154,6 @@ def run(data: series.Series, config: Config) -> dict[str, object]:
     hourly = None if policy else learned_schedule(minute, first_week, config, low)
     scores = {name: Score() for name in (*simulators, "static", "oracle")}
     static = max(low, int(np.nanmax(needed)))
-    scored = 0
     scored_demand: list[float] = []
     for m in range(first_week - int(WARMUP // 60), len(minute)):
         now = minute.start + 60 * m
@@ -176,7 +175,6 @@ def run(data: series.Series, config: Config) -> dict[str, object]:
         value = demand[m]
         if m < first_week or math.isnan(value):
             continue
-        scored += 1
         scored_demand.append(float(value))
         for name, simulator in simulators.items():
             scores[name].add(value, simulator.replicas, simulator.ready(now + 30), cap)
@@ -188,12 +186,12 @@ def run(data: series.Series, config: Config) -> dict[str, object]:
     scores["oracle"].actions = int(np.count_nonzero(np.diff(needed[~np.isnan(demand[first_week:])])))
     oracle_hours = scores["oracle"].replica_minutes / 60
     return {
-        "strategies": {name: score.as_dict(scored, oracle_hours) for name, score in scores.items()},
+        "strategies": {name: score.as_dict(len(scored_demand), oracle_hours) for name, score in scores.items()},
         "meta": {
             "capacity_per_replica": round(cap, 4),
             "target": target,
             "startup_s": config.startup,
-            "minutes_scored": scored,
+            "minutes_scored": len(scored_demand),
             "forecaster": engines["predictive"].spec.forecaster,
             "lead_time_s": engines["predictive"].spec.lead_time.total_seconds(),
             "refresh_s": engines["predictive"].spec.refresh.total_seconds(),
