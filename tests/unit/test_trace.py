@@ -26,7 +26,17 @@ def test_header_iso_times_and_a_missing_row_is_a_gap() -> None:
     read = trace.read_trace("timestamp,value\n2024-01-01 00:00:00,5\n2024-01-01 00:05:00,7\n2024-01-01 00:15:00,9\n")
     assert (read.data.start, read.data.step) == (at("2024-01-01 00:00:00"), 300.0)
     np.testing.assert_array_equal(read.data.values, [5, 7, np.nan, 9])
-    assert read.notes == ()
+    assert read.notes == ("1 of 4 points are gaps (no row or no value): skipped, not read as zero",)
+
+
+def test_zero_fill_reads_only_short_gaps_as_zero_traffic_and_says_so() -> None:
+    rows = [0, 60, 180, 240, 600, 660]  # a 1-minute gap, then a 5-minute gap
+    read = trace.read_trace("t,v\n" + "\n".join(f"{t},{i + 1}" for i, t in enumerate(rows)), zero_fill_max=120)
+    np.testing.assert_array_equal(read.data.values, [1, 2, 0, 3, 4, *[np.nan] * 5, 5, 6])
+    assert read.notes == (
+        "1 points in gaps of up to 120s read as zero",
+        "5 of 12 points are gaps (no row or no value): skipped, not read as zero",
+    )
 
 
 def test_no_header_and_epoch_milliseconds_read_as_the_same_instants() -> None:

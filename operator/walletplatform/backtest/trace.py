@@ -124,18 +124,26 @@ def read_trace(text: str, source: str = "trace", zero_fill_max: float = 0.0, tim
     step = float(diffs[np.argmax(counts)])
     result = series.from_points(times, values, step)
     if zero_fill_max > 0:
-        result = _fill_short_gaps(result, zero_fill_max)
+        result, filled = _fill_short_gaps(result, zero_fill_max)
+        if filled:
+            notes.append(f"{filled} points in gaps of up to {zero_fill_max:g}s read as zero")
+    gaps = int(np.count_nonzero(np.isnan(result.values)))
+    if gaps:
+        notes.append(f"{gaps} of {len(result)} points are gaps (no row or no value): skipped, not read as zero")
     return Trace(result, tuple(notes))
 
 
-def _fill_short_gaps(data: series.Series, max_seconds: float) -> series.Series:
+def _fill_short_gaps(data: series.Series, max_seconds: float) -> tuple[series.Series, int]:
+    """Gaps no longer than ``max_seconds`` filled with 0, and how many points that filled."""
     values = data.values.copy()
     missing = np.isnan(values)
     edges = np.diff(np.concatenate(([0], missing.astype(np.int8), [0])))
+    filled = 0
     for begin, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
         if (end - begin) * data.step <= max_seconds:
             values[begin:end] = 0.0
-    return series.Series(data.start, data.step, values)
+            filled += end - begin
+    return series.Series(data.start, data.step, values), filled
 
 
 def per_minute(data: series.Series) -> series.Series:
