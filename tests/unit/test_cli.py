@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pathlib
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -23,6 +25,16 @@ def test_render_prints_every_object(capsys: pytest.CaptureFixture[str]) -> None:
     docs = list(yaml.safe_load_all(out))
     assert len(docs) == 47
     assert docs[0]["kind"] == "ConfigMap"
+
+
+def test_a_reader_that_goes_away_ends_walletctl_quietly_like_a_shell_tool() -> None:
+    # More output than a pipe buffer holds (64 KiB): the write after the reader closed fails.
+    command = [sys.executable, "-m", "walletplatform.cli.main", "render", "-f", str(DEV_EXAMPLE)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # `walletctl render | true`
+        err = proc.stderr.read()
+    assert (proc.returncode, err) == (main.EXIT_BROKEN_PIPE, b"")
 
 
 def test_render_bad_input_no_partial_output(capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path) -> None:

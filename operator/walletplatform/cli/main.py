@@ -4,6 +4,7 @@ problem naming the field path and the bad value."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -11,6 +12,7 @@ from walletplatform.cli import backtest, core, demo, explain, operate
 from walletplatform.models import errors
 
 EXIT_INVALID = 2
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a process ended by SIGPIPE
 COMMANDS = (core, backtest, operate, explain, demo)
 
 
@@ -30,6 +32,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_INVALID
+    except BrokenPipeError:
+        # The reader went away (``walletctl render | head``): stop quietly, as a shell tool does, and
+        # point stdout at /dev/null so that the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     return code
 
 
