@@ -13,6 +13,7 @@ import pytest
 from walletplatform.backtest import trace
 from walletplatform.models import errors
 
+from tests.conftest import DEV_EXAMPLE
 from tests.unit.test_cli import run
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -219,3 +220,44 @@ def test_backtest_cli_names_a_missing_or_all_zero_trace(
         2,
         f"{path}:3: cannot read ['60', '-3'] as timestamp,value: demand must be finite and not negative, not -3",
     )
+
+
+POLICY = """\
+apiVersion: wallet.platform.io/v1alpha1
+kind: ScalingPolicy
+metadata: {name: transaction, namespace: wallet}
+spec:
+  platformRef: wallet
+  services: [transaction]
+  schedules:
+    - {name: daytime, start: "06:00", end: "18:00", floor: 12}
+  predictive: {query: demand, forecaster: seasonal-naive, headroom: %s}
+"""
+
+
+def test_backtest_replays_a_policy_file_at_the_flags_capacity(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    """A policy is written for Prometheus, not for a trace: it need not state capacityPerReplica."""
+    import json  # noqa: PLC0415
+
+    minutes = np.arange(9 * 1440)
+    path, policy = tmp_path / "trace.csv", tmp_path / "policy.yaml"
+    path.write_text("\n".join(f"{60 * m},{100 + 80 * np.sin(2 * np.pi * m / 1440):.2f}" for m in minutes))
+    policy.write_text(POLICY % "0")
+    code, out, err = run(
+        capsys, "backtest", "--trace", str(path), "--peak-replicas", "20", "--policy", str(policy), "--json"
+    )
+    assert (code, err) == (0, "")
+    result = json.loads(out)
+    assert result["meta"]["forecaster"] == "seasonal-naive"
+    strategies = result["strategies"]
+    assert strategies["schedule"]["replica_hours"] > strategies["reactive"]["replica_hours"]  # the daytime floor of 12
+
+    policy.write_text(POLICY % "5")
+    code, out, err = run(capsys, "backtest", "--trace", str(path), "--peak-replicas", "20", "--policy", str(policy))
+    assert (code, out) == (2, "") and err.startswith("spec.predictive.headroom: ")
+    code, out, err = run(
+        capsys, "backtest", "--trace", str(path), "--peak-replicas", "20", "--policy", str(DEV_EXAMPLE)
+    )
+    assert (code, out, err) == (2, "", "kind: --policy needs a ScalingPolicy\n")

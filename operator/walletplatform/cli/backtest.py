@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from walletplatform import catalog
 from walletplatform.backtest import run, trace
 from walletplatform.cli import io
-from walletplatform.models import common, errors, resources
+from walletplatform.models import common, errors, resources, scaling
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
@@ -38,13 +38,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if native.step < 60:
         notes.append(f"{native.step:g}s samples averaged to 1-minute rates")
     demand = trace.per_minute(native)  # what is replayed, sized and forecast from, as Prometheus would give it
-    policy = None
-    if args.policy:
-        doc = resources.parse_document(io.read_documents(args.policy)[0])
-        if not isinstance(doc, resources.ScalingPolicy):
-            raise errors.SpecError([errors.Problem(path="kind", message="--policy needs a ScalingPolicy")])
-        policy = doc.spec
     capacity = args.capacity_per_replica or run.capacity_for_peak(demand, args.peak_replicas, args.target)
+    policy = _policy(args.policy, capacity) if args.policy else None
     services = catalog.load_catalog(args.catalog)
     if args.service not in services:
         known = ", ".join(sorted(services))
@@ -77,6 +72,20 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         )
     print(json.dumps(result["meta"]))
     return 0
+
+
+def _policy(path: str, capacity: float) -> scaling.ScalingPolicySpec:
+    """The ScalingPolicy of ``path``. Its predictive part is replayed at the backtest's capacity, target
+    and start-up, so a policy written without ``capacityPerReplica`` is read with the flags' capacity."""
+    document = io.read_documents(path)[0]
+    spec = document.get("spec") if isinstance(document, dict) else None
+    predictive = spec.get("predictive") if isinstance(spec, dict) else None
+    if isinstance(predictive, dict):
+        predictive.setdefault("capacityPerReplica", capacity)
+    parsed = resources.parse_document(document)
+    if not isinstance(parsed, resources.ScalingPolicy):
+        raise errors.SpecError([errors.Problem(path="kind", message="--policy needs a ScalingPolicy")])
+    return parsed.spec
 
 
 def _seconds(flag: str, value: str) -> float:
@@ -116,7 +125,10 @@ def _plot(path: str, curves: dict[str, list[float]]) -> None:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("backtest", help="replay a demand trace through HPA, schedules and predictive floors")
     parser.add_argument("--trace", required=True, help="CSV with a timestamp column and a value column")
-    parser.add_argument("--policy", help="ScalingPolicy file (schedules and predictive settings)")
+    parser.add_argument(
+        "--policy",
+        help="ScalingPolicy file: its schedules and predictive settings (the flags set capacityPerReplica)",
+    )
     parser.add_argument("--capacity-per-replica", type=float)
     parser.add_argument("--peak-replicas", type=int, help="size capacity so the p99.9 needs N replicas")
     parser.add_argument("--target", type=float, default=0.7)
