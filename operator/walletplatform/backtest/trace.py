@@ -142,7 +142,7 @@ def _fill_short_gaps(data: series.Series, max_seconds: float) -> tuple[series.Se
     for begin, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
         if (end - begin) * data.step <= max_seconds:
             values[begin:end] = 0.0
-            filled += end - begin
+            filled += int(end - begin)
     return series.Series(data.start, data.step, values), filled
 
 
