@@ -45,34 +45,30 @@ class SeasonalProfile:
         samples[ok] = history.values[source[ok]]
         return samples
 
-    def _level_and_noise(self, history: series.Series, targets: np.ndarray, q: series.Array) -> series.Array:
+    def _level_and_noise(self, history: series.Series, targets: np.ndarray, q: float) -> series.Array:
         """Per target: the median over past periods of their fitted line at the target's phase, plus the
-        ``q`` (per target) quantile of all samples' deviations from their period's line."""
+        ``q`` quantile of all samples' deviations from their period's line."""
         samples = self._samples(history, targets)
         ok = ~np.isnan(samples)
-        value, weight = np.where(ok, samples, 0.0), ok.astype(np.float64)
-        offset = np.arange(samples.shape[1], dtype=np.float64) - samples.shape[1] // 2
-        count = weight.sum(axis=1)  # period x target, as are the sums below
-        sum_offset, sum_value = np.tensordot(offset, weight, axes=(0, 1)), value.sum(axis=1)
-        safe = np.maximum(count, 1)
-        variance = np.tensordot(offset * offset, weight, axes=(0, 1)) - sum_offset * sum_offset / safe
-        covariance = np.tensordot(offset, value, axes=(0, 1)) - sum_offset * sum_value / safe
-        # One sample, or samples at one offset: a flat line through their mean.
-        slope = np.where(variance > 1e-9, covariance / np.where(variance > 1e-9, variance, 1.0), 0.0)
-        at_phase = np.where(count > 0, (sum_value - slope * sum_offset) / safe, np.nan)
-        noise = samples - at_phase[:, None, :] - slope[:, None, :] * offset[None, :, None]
-        level = series.column_quantiles(at_phase, 0.5)
-        return np.maximum(0.0, level + series.column_quantiles(noise.reshape(-1, samples.shape[2]), q))
+        offset = np.broadcast_to((np.arange(samples.shape[1]) - samples.shape[1] // 2)[None, :, None], samples.shape)
+        count = np.maximum(np.count_nonzero(ok, axis=1, keepdims=True), 1)
+        mean_offset = np.sum(np.where(ok, offset, 0), axis=1, keepdims=True) / count
+        mean_value = np.sum(np.where(ok, samples, 0.0), axis=1, keepdims=True) / count
+        centred = np.where(ok, offset - mean_offset, 0.0)
+        spread = np.sum(centred * centred, axis=1, keepdims=True)
+        slope = np.sum(centred * np.where(ok, samples - mean_value, 0.0), axis=1, keepdims=True) / np.where(
+            spread > 0, spread, np.inf
+        )  # one sample, or none: a flat line through it
+        at_phase = np.where(np.any(ok, axis=1, keepdims=True), mean_value - slope * mean_offset, np.nan)[:, 0, :]
+        noise = (samples - (mean_value + slope * (offset - mean_offset))).reshape(-1, samples.shape[2])
+        return np.maximum(0.0, series.column_quantiles(at_phase, 0.5) + series.column_quantiles(noise, q))
 
     def forecast(self, history: series.Series, horizon: int) -> series.Array:
         n = len(history)
+        peak = self._level_and_noise(history, n + np.arange(horizon), self.quantile)
         window = min(n, history.steps(self.level_window))
         recent = np.arange(n - window, n)
-        # One pass for both: what the profile expected of the recent window (median) and the forecast.
-        targets = np.concatenate((recent, n + np.arange(horizon)))
-        quantiles = np.concatenate((np.full(window, 0.5), np.full(horizon, self.quantile)))
-        both_parts = self._level_and_noise(history, targets, quantiles)
-        expected, peak = both_parts[:window], both_parts[window:]
+        expected = self._level_and_noise(history, recent, 0.5)
         actual = history.values[recent]
         both = ~np.isnan(expected) & ~np.isnan(actual)
         ratio = 1.0

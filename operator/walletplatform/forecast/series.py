@@ -80,10 +80,9 @@ def rolling_mean(values: Array, half_width: int) -> Array:
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
-def column_quantiles(samples: Array, q: float | Array) -> Array:
-    """The ``q`` quantile of each column (``q`` one for all or one per column) ignoring NaN (linear
-    interpolation, like ``np.nanquantile``), NaN for an all-NaN column. One sort of the matrix:
-    ``np.nanquantile`` loops over columns in Python."""
+def column_quantiles(samples: Array, q: float) -> Array:
+    """The ``q`` quantile of each column ignoring NaN (linear interpolation, like ``np.nanquantile``),
+    NaN for an all-NaN column. One sort of the matrix: ``np.nanquantile`` loops over columns in Python."""
     ordered = np.sort(samples, axis=0)  # NaN sorts last
     counts = np.count_nonzero(~np.isnan(samples), axis=0)
     position = q * np.maximum(counts - 1, 0)
