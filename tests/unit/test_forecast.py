@@ -97,15 +97,3 @@ def test_hpa_jumps_to_a_raised_min_and_tolerates_ten_percent() -> None:
     assert sim.replicas == 3
     sim.sync(15, demand=22.0, min_replicas=12)
     assert sim.replicas == 12 and sim.ready(15) == 3 and sim.ready(15 + 120) == 12
-
-
-def test_profile_reads_a_ramp_at_its_phase_and_noise_by_its_quantile() -> None:
-    """A daily ramp (06:00-08:00, +400 per hour) with +-10 noise: the forecast is the ramp at the very
-    minute plus the noise's 0.75 quantile, not the ramp minutes later (a raw quantile of +-15 minutes)."""
-    minutes = np.arange(3 * 7 * 1440)
-    ramp = 50 + 400 * np.clip((minutes % 1440 - 360) / 60, 0, 2)
-    noise = np.where(minutes % 2 == 0, 10.0, -10.0)
-    cut = 20 * 1440 + 7 * 60  # 07:00 on day 20: the ramp goes on for another hour
-    history = series.Series(0.0, 60.0, (ramp + noise)[:cut])
-    predicted = registry.FORECASTERS["seasonal-profile"].forecast(history, 30)
-    np.testing.assert_allclose(predicted, ramp[cut : cut + 30] + 10, atol=1.0)
