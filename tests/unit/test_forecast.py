@@ -97,3 +97,14 @@ def test_hpa_jumps_to_a_raised_min_and_tolerates_ten_percent() -> None:
     assert sim.replicas == 3
     sim.sync(15, demand=22.0, min_replicas=12)
     assert sim.replicas == 12 and sim.ready(15) == 3 and sim.ready(15 + 120) == 12
+
+
+@pytest.mark.parametrize("name", ["seasonal-profile", "seasonal-naive"])
+def test_a_peak_that_starts_at_a_set_time_is_forecast_from_its_first_minute(name: str) -> None:
+    """A daily step (50 -> 350 at 07:00 for an hour): the forecast of the step's first minutes is the
+    peak, so a floor covering them is in place lead + start-up before it (a smoothed step is late)."""
+    minutes = np.arange(3 * 7 * 1440)
+    demand = np.where((minutes % 1440 >= 420) & (minutes % 1440 < 480), 350.0, 50.0)
+    cut = 20 * 1440 + 420 - 7  # 7 minutes (lead 5 m + start-up 2 m) before the peak
+    predicted = registry.FORECASTERS[name].forecast(series.Series(0.0, 60.0, demand[:cut]), 17)
+    assert np.all(predicted[7:] >= 350)
