@@ -3,6 +3,7 @@ is read to the right instant, daylight-saving's repeated hour is told apart, bad
 
 from __future__ import annotations
 
+import json
 import math
 import pathlib
 from datetime import UTC, datetime
@@ -123,8 +124,6 @@ def test_backtest_cli_names_a_bad_zone_and_a_short_trace(
 def test_a_20_second_trace_backtests_like_its_1_minute_averages(
     capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
 ) -> None:
-    import json  # noqa: PLC0415
-
     minutes = np.arange(8 * 1440 + 180)
     demand = 100 + 80 * np.sin(2 * np.pi * minutes / 1440) + 30 * (minutes % 97 == 0)
     coarse, fine = tmp_path / "minute.csv", tmp_path / "20s.csv"
@@ -152,8 +151,6 @@ def test_a_30_minute_trace_backtests_like_the_same_demand_written_per_minute(
     capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
 ) -> None:
     """The engine forecasts from 1-minute history whatever the trace's step, as from Prometheus."""
-    import json  # noqa: PLC0415
-
     buckets = np.arange(9 * 48)
     demand = 100 + 80 * np.sin(2 * np.pi * buckets / 48) + 40 * (buckets % 48 == 20)
     coarse, fine = tmp_path / "30min.csv", tmp_path / "minute.csv"
@@ -239,8 +236,6 @@ def test_backtest_replays_a_policy_file_at_the_flags_capacity(
     capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
 ) -> None:
     """A policy is written for Prometheus, not for a trace: it need not state capacityPerReplica."""
-    import json  # noqa: PLC0415
-
     minutes = np.arange(9 * 1440)
     path, policy = tmp_path / "trace.csv", tmp_path / "policy.yaml"
     path.write_text("\n".join(f"{60 * m},{100 + 80 * np.sin(2 * np.pi * m / 1440):.2f}" for m in minutes))
