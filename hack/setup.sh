@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
 # Installs everything a fresh machine needs, then is a no-op on later runs:
-# Debian packages (Prometheus with promtool, openssl), a virtualenv with the project, and the
-# control-plane binaries built from Go module sources (cached outside the clone by version).
+# Debian packages (Prometheus with promtool, openssl; the node's containerd, runc, CNI plugins and
+# iptables; mmdebstrap and buildah for images), a virtualenv with the project, the control-plane and
+# node binaries built from Go module sources (cached outside the clone by version), and the local
+# images built from the project's Dockerfiles (cached outside the clone by content).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 phase() { printf '\n== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
 start=$SECONDS
 
 phase "Debian packages"
-if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null || ! command -v openssl >/dev/null; then
+PACKAGES=(prometheus openssl containerd runc containernetworking-plugins iptables conntrack mmdebstrap buildah)
+missing=()
+for package in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq prometheus openssl >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 echo "prometheus: $(prometheus --version 2>&1 | head -1)"
+echo "containerd: $(containerd --version)"
 
 phase "Python environment"
 [ -d .venv ] || python3 -m venv .venv
@@ -21,6 +29,9 @@ phase "Python environment"
 .venv/bin/pip install -q -e '.[dev,policy]'
 echo "python: $(.venv/bin/python --version)"
 
-phase "Control plane binaries (hack/toolchain.sh)"
+phase "Control plane and node binaries (hack/toolchain.sh)"
 hack/toolchain.sh all
+
+phase "Local images (walletctl images: buildah, FROM a Debian base made with mmdebstrap)"
+.venv/bin/walletctl images
 echo "setup took $((SECONDS - start))s"

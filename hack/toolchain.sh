@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Builds the real control-plane binaries from their published Go module sources:
-# etcd, kube-apiserver, kube-controller-manager, kubectl, helm, and the Pulumi CLI with its
-# Kubernetes provider (pinned below).
+# etcd, kube-apiserver, kube-controller-manager, kubectl, the node's kube-scheduler, kubelet and
+# kube-proxy, CoreDNS, helm, and the Pulumi CLI with its Kubernetes provider (pinned below).
 #
 # Binaries are cached outside the clone, keyed by version, in
 #   ${WALLET_TOOLS_CACHE:-$HOME/.cache/wallet-platform}/bin/<tool>-<version>
 # and nothing is built when a usable binary already exists: in KUBEBUILDER_ASSETS
 # (setup-envtest's layout), on PATH with the pinned version, or in the cache.
 #
-# Usage: hack/toolchain.sh [k8s|etcd|helm|pulumi|all]   (default: all). Prints the cache bin dir last.
+# Usage: hack/toolchain.sh [k8s|etcd|coredns|helm|pulumi|all]   (default: all). Prints the cache bin dir last.
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
+COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
 # The Pulumi CLI release, and the pulumi-kubernetes provider by pseudo-version: provider/v4 has no
 # tags of its own, and the module proxy serves only some of its commits. This one is the provider
 # a day before v4.25.0 (pulumi-kubernetes commit f47bc2d6f199); PULUMI_K8S_VERSION is what it reports.
@@ -64,7 +65,7 @@ print(info[field])' "$2" "${3:-}"
 
 build_k8s() {
   local missing=()
-  for tool in kube-apiserver kube-controller-manager kubectl; do
+  for tool in kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet kube-proxy; do
     have "$tool" "$K8S_VERSION" || missing+=("$tool")
   done
   [[ ${#missing[@]} -eq 0 ]] && { log "kubernetes $K8S_VERSION binaries cached"; return; }
@@ -111,6 +112,35 @@ build_etcd() {
       -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION" \
       -o "$BIN/etcd-$ETCD_VERSION" go.etcd.io/etcd/server/v3)
   log "built $BIN/etcd-$ETCD_VERSION"
+}
+
+# CoreDNS with only the plugins the local node's cluster DNS uses (upstream's main imports about 60,
+# and the build takes about 10 minutes cold): the same coremain, a main that imports fewer plugins.
+# No `forward` plugin on purpose: names outside cluster.local are never sent anywhere.
+COREDNS_PLUGINS=(bind cache errors health kubernetes log loadbalance ready)
+build_coredns() {
+  have coredns "$COREDNS_VERSION" && { log "coredns $COREDNS_VERSION cached"; return; }
+  local dir="$WORK/coredns-$COREDNS_VERSION" gomod
+  mkdir -p "$dir"
+  log "coredns $COREDNS_VERSION: building with plugins ${COREDNS_PLUGINS[*]}"
+  gomod="$(module_info "github.com/coredns/coredns@$COREDNS_VERSION" GoMod)"
+  {
+    echo "module wallet.local/coredns-wrapper"
+    grep -E '^go ' "$gomod"
+    echo "require github.com/coredns/coredns $COREDNS_VERSION"
+  } >"$dir/go.mod"
+  {
+    echo "package main"
+    echo "import ("
+    echo '  "github.com/coredns/coredns/coremain"'
+    for plugin in "${COREDNS_PLUGINS[@]}"; do echo "  _ \"github.com/coredns/coredns/plugin/$plugin\""; done
+    echo ")"
+    echo "func main() { coremain.Run() }"
+  } >"$dir/main.go"
+  (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath \
+      -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" \
+      -o "$BIN/coredns-$COREDNS_VERSION" .)
+  log "built $BIN/coredns-$COREDNS_VERSION"
 }
 
 # helm's go.mod has no replace directives, so go install works; the version ldflag makes
@@ -177,7 +207,8 @@ case "${1:-all}" in
   etcd) build_etcd ;;
   helm) build_helm ;;
   pulumi) build_pulumi_cli; build_pulumi_kubernetes ;;
-  all) build_etcd; build_k8s; build_helm; build_pulumi_cli; build_pulumi_kubernetes ;;
-  *) echo "usage: $0 [k8s|etcd|helm|pulumi|all]" >&2; exit 2 ;;
+  coredns) build_coredns ;;
+  all) build_etcd; build_k8s; build_coredns; build_helm; build_pulumi_cli; build_pulumi_kubernetes ;;
+  *) echo "usage: $0 [k8s|etcd|coredns|helm|pulumi|all]" >&2; exit 2 ;;
 esac
 echo "$BIN"

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from walletplatform.clients import kube
+from walletplatform.devenv import cluster as local_cluster
 from walletplatform.devenv import controlplane, crds, processes, toolchain
 from walletplatform.devenv import operator as operator_env
 
@@ -89,6 +90,19 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     cluster.client.delete("v1", "Namespace", name)
 
 
+@pytest.fixture(scope="module")
+def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local_cluster.LocalCluster]:
+    """A local cluster with a real node for one test module (one node per machine: modules take turns)."""
+    if os.geteuid() != 0:
+        pytest.skip("a local node needs root (network, mounts, containerd)")
+    running = local_cluster.LocalCluster(tmp_path_factory.mktemp("node-cluster"))
+    try:
+        running.start(print)
+        yield running
+    finally:
+        running.stop()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
@@ -98,5 +112,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         plane = funcargs["cluster"].plane
         if plane is not None:
             report.sections.append(("control plane logs", plane.logs_tail()))
+    if report.failed and "node_cluster" in funcargs:
+        report.sections.append(("local cluster logs", funcargs["node_cluster"].logs_tail()))
     if report.failed and "operator" in funcargs:
         report.sections.append(("operator log", funcargs["operator"].process.tail(60)))

@@ -39,6 +39,7 @@ def test_a_reader_that_goes_away_ends_walletctl_quietly_like_a_shell_tool() -> N
 
 def test_render_bad_input_no_partial_output(capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path) -> None:
     bad = yaml.safe_load(DEV_EXAMPLE.read_text())
+    del bad["spec"]["services"][3]["minReplicas"]  # the catalog's floor (3) applies
     bad["spec"]["services"][3]["maxReplicas"] = 1
     bad["spec"]["services"].append({"name": "ledger"})
     path = tmp_path / "bad.yaml"

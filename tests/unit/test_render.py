@@ -63,7 +63,7 @@ def test_transaction_hpa(dev: list[common.Manifest]) -> None:
     (hpa,) = by_kind(dev, "HorizontalPodAutoscaler", "wallet-dev-transaction")
     spec = hpa["spec"]
     assert isinstance(spec, dict)
-    assert (spec["minReplicas"], spec["maxReplicas"]) == (3, 20)
+    assert (spec["minReplicas"], spec["maxReplicas"]) == (1, 20)  # the dev example's floor
     assert spec["metrics"] == [
         {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}},
         {
@@ -88,7 +88,7 @@ def test_split_floor_separates_min_replicas(dev: list[common.Manifest]) -> None:
     (hpa,) = by_kind(dev, "HorizontalPodAutoscaler", "wallet-dev-transaction")
     rest, floor = autoscaling.split_floor(hpa)
     assert "minReplicas" not in rest["spec"]  # type: ignore[operator]
-    assert floor == autoscaling.render_floor("wallet-dev-transaction", "wallet-dev", 3)
+    assert floor == autoscaling.render_floor("wallet-dev-transaction", "wallet-dev", 1)
 
 
 def test_postgres_cluster_tuning_from_memory(prod: list[common.Manifest]) -> None:

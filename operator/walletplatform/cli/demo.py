@@ -46,10 +46,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    text = "run the whole system locally: control plane, Prometheus, operator, example platform"
+    text = "run the whole system locally: a node, Prometheus, the operator in-cluster, the example platform (root)"
     parser = sub.add_parser("demo", help=text, description=text)
     parser.add_argument("-f", "--file", default=str(ROOT / "examples" / "walletplatform.yaml"))
     parser.add_argument("--exit-when-ready", action="store_true", help="print the summary and exit (CI)")
-    parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for reconciliation")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for reconciliation and the pods")
     parser.add_argument("--workdir", help="keep state and logs here (default: a new temporary folder)")
     parser.set_defaults(func=cmd_demo)

@@ -8,12 +8,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from walletplatform.cli import backtest, core, demo, explain, operate
+from walletplatform.cli import backtest, core, demo, explain, local, operate
 from walletplatform.models import errors
 
 EXIT_INVALID = 2
 EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a process ended by SIGPIPE
-COMMANDS = (core, backtest, operate, explain, demo)
+COMMANDS = (core, backtest, operate, explain, demo, local)
 
 
 def build_parser() -> argparse.ArgumentParser:

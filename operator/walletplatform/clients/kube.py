@@ -121,6 +121,16 @@ class Kube:
         except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
             raise _error(exc) from None
 
+    def delete_now(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> None:
+        """Delete with no grace period (what a crashed or evicted-at-once object looks like)."""
+        resource = self._resource(api_version, kind)
+        try:
+            resource.delete(name=name, namespace=namespace, grace_period_seconds=0, _request_timeout=TIMEOUT)
+        except exceptions.NotFoundError:
+            return
+        except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
+            raise _error(exc) from None
+
     def patch_status(
         self, api_version: str, kind: str, name: str, namespace: str, status: dict[str, Any]
     ) -> dict[str, Any]:

@@ -1,6 +1,10 @@
 """A real local Kubernetes control plane: etcd + kube-apiserver (RBAC, PodSecurity admission,
 service-account signing keys, a serving certificate) + kube-controller-manager, on free loopback
-ports, with an admin kubeconfig. Used by the integration-test fixtures and by ``walletctl demo``."""
+ports, with an admin kubeconfig. Used by the integration-test fixtures and by ``walletctl demo``.
+
+For a node (devenv.node) kube-apiserver binds to and advertises the node address instead of
+loopback, so that pods reach it through the ``kubernetes`` Service; it then also authorizes kubelets
+(Node,RBAC), knows the node components' users and presents a client certificate to the kubelet."""
 
 from __future__ import annotations
 
@@ -11,9 +15,16 @@ import ssl
 import subprocess
 import urllib.request
 
-from walletplatform.devenv import processes, toolchain
+from walletplatform.devenv import hostnet, pki, processes, toolchain
 
-SERVICE_CIDR = "10.96.0.0/16"
+SERVICE_CIDR = hostnet.SERVICE_CIDR
+# Users of the node's components (token authentication): the bootstrap RBAC binds the first three.
+NODE_USERS = {
+    "kubelet": ("system:node:wallet-node", "system:nodes"),
+    "kube-proxy": ("system:kube-proxy", ""),
+    "kube-scheduler": ("system:kube-scheduler", ""),
+    "coredns": ("system:wallet-coredns", ""),
+}
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 # Metadata-level audit of every write: the benchmark and tests count the operator's write requests here.
 AUDIT_POLICY = {
@@ -27,8 +38,11 @@ AUDIT_POLICY = {
 class ControlPlane:
     """Start with ``start()``, stop with ``stop()``; logs stay in ``workdir/logs``."""
 
-    def __init__(self, workdir: pathlib.Path, binaries: toolchain.Binaries) -> None:
+    def __init__(self, workdir: pathlib.Path, binaries: toolchain.Binaries, address: str = "127.0.0.1") -> None:
         self.workdir = workdir
+        self.address = address
+        self.with_node = address != "127.0.0.1"
+        self.node_tokens = {name: secrets.token_hex(16) for name in NODE_USERS}
         self.binaries = binaries
         self.logs = workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -44,7 +58,7 @@ class ControlPlane:
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"https://{self.address}:{self.port}"
 
     def _keys(self) -> None:
         key, pub = self.workdir / "sa.key", self.workdir / "sa.pub"
@@ -52,7 +66,14 @@ class ControlPlane:
         subprocess.run(
             ["openssl", "rsa", "-in", str(key), "-pubout", "-out", str(pub)], check=True, capture_output=True
         )
-        (self.workdir / "tokens.csv").write_text(f'{self.token},admin,admin,"system:masters"\n')
+        lines = [f'{self.token},admin,admin,"system:masters"']
+        for name, (user, group) in NODE_USERS.items():
+            lines.append(
+                f'{self.node_tokens[name]},{user},{user},"{group}"'
+                if group
+                else f"{self.node_tokens[name]},{user},{user}"
+            )
+        (self.workdir / "tokens.csv").write_text("\n".join(lines) + "\n")
         (self.workdir / "audit-policy.json").write_text(json.dumps(AUDIT_POLICY))
 
     def write_kubeconfig(self, path: pathlib.Path, token: str, user: str = "admin") -> pathlib.Path:
@@ -119,10 +140,11 @@ class ControlPlane:
                 f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
                 f"--cert-dir={self.workdir / 'certs'}",
                 f"--secure-port={self.port}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={self.address}",
+                f"--advertise-address={self.address}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--authorization-mode=RBAC",
+                f"--authorization-mode={'Node,RBAC' if self.with_node else 'RBAC'}",
+                *self._kubelet_client_flags(),
                 f"--token-auth-file={self.workdir / 'tokens.csv'}",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-account-key-file={self.workdir / 'sa.pub'}",
@@ -139,6 +161,27 @@ class ControlPlane:
         ).start()
         processes.wait_until(self.ready, 90, "kube-apiserver /readyz")
 
+    def _kubelet_client_flags(self) -> list[str]:
+        if not self.with_node:
+            return []
+        crt, key = pki.client_certificate(
+            self.workdir / "pki", "apiserver-kubelet-client", "/CN=kube-apiserver-kubelet-client/O=system:masters"
+        )
+        return [
+            f"--kubelet-client-certificate={crt}",
+            f"--kubelet-client-key={key}",
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
+        ]
+
+    @property
+    def kubelet_client_ca(self) -> pathlib.Path:
+        """The CA whose client certificates the kubelet accepts (kube-apiserver's among them)."""
+        return pki.ensure_ca(self.workdir / "pki")[0]
+
+    def node_kubeconfig(self, component: str, path: pathlib.Path) -> pathlib.Path:
+        """A kubeconfig for a node component (kubelet, kube-proxy, kube-scheduler, coredns)."""
+        return self.write_kubeconfig(path, self.node_tokens[component], user=NODE_USERS[component][0])
+
     def start_controller_manager(self) -> None:
         self.controller_manager = processes.Process(
             "kube-controller-manager",
@@ -154,7 +197,9 @@ class ControlPlane:
                 f"--secure-port={self.kcm_port}",
                 "--bind-address=127.0.0.1",
                 "--horizontal-pod-autoscaler-sync-period=5s",
-                "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route",
+                # With a node, its lifecycle controller lifts the not-ready taint the kubelet registers with.
+                "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route"
+                + ("" if self.with_node else ",-nodelifecycle"),
                 "--v=1",
             ],
             self.logs,

@@ -1,16 +1,22 @@
-"""The one-command demo: a real control plane, a real Prometheus backfilled with two weeks of wallet
-traffic, the CRDs, the operator running under the chart's ServiceAccount, the example platform and
-the dev ScalingPolicies. ``Demo.summary()`` reads everything back from the API server.
+"""The one-command demo: a local cluster (control plane and one real node, devenv.cluster), a real
+Prometheus backfilled with two weeks of wallet traffic, the operator installed in-cluster by its Helm
+chart from its locally built image (two replicas, one leader), the example platform in a namespace
+that enforces the ``restricted`` Pod Security Standard, and the dev ScalingPolicies. The services run
+the reference wallet service. ``Demo.summary()`` reads everything back from the API server and asks
+one pod of each service why it is or is not ready.
 
-No kubelet, CloudNativePG or redis-operator runs here, so pods never start and the data tier never
-reports Ready: the summary says so instead of pretending. "Reconciled" is the demo's finish line."""
+CloudNativePG and redis-operator do not run here yet, so the data tier reports no status: the
+services that need Postgres stay Running but not Ready, and the summary says why."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import pathlib
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -21,10 +27,9 @@ import yaml
 
 from walletplatform import API_GROUP, API_VERSION
 from walletplatform.clients import kube
-from walletplatform.devenv import controlplane, crds, processes, prometheus, toolchain
-from walletplatform.devenv import operator as operator_env
+from walletplatform.devenv import chart, cluster, hostnet, processes, prometheus
 from walletplatform.forecast import series
-from walletplatform.models import scaling
+from walletplatform.models import common, scaling
 from walletplatform.reconcile import compare
 from walletplatform.scaling import report
 
@@ -55,39 +60,49 @@ class Demo:
         self.workdir = workdir
         self.example = example
         self.policies = policies
-        self.plane: controlplane.ControlPlane | None = None
+        self.cluster: cluster.LocalCluster | None = None
         self.prometheus: prometheus.Prometheus | None = None
-        self.operator: operator_env.Operator | None = None
         self.client: kube.Kube | None = None
         self.platform: dict[str, Any] = {}
 
     def start(self, say: Any) -> None:
-        say("control plane: etcd, kube-apiserver, kube-controller-manager")
-        self.plane = controlplane.ControlPlane(self.workdir / "controlplane", toolchain.ensure_binaries()).start()
-        self.client = kube.Kube(self.plane.kubeconfig)
+        self.cluster = cluster.LocalCluster(self.workdir / "cluster")
+        self.cluster.start(say)
+        assert self.cluster.plane is not None and self.cluster.client is not None
+        self.client = self.cluster.client
         say("prometheus: backfilling 15 days of wallet traffic (1-minute resolution)")
         now = time.time()
         traffic = render_wallet_traffic(now - 120)
-        self.prometheus = prometheus.Prometheus(self.workdir / "prometheus")
+        self.prometheus = prometheus.Prometheus(self.workdir / "prometheus", address=hostnet.NODE_IP)
         for service in ("transaction", "account"):
             labels = {"namespace": "wallet-dev", "service": f"wallet-dev-{service}"}
             self.prometheus.backfill(prometheus.openmetrics(traffic, labels))
         self.prometheus.start()
-        say("CRDs: WalletPlatform, ScalingPolicy, CloudNativePG, redis-operator, prometheus-operator, VPA")
-        crds.install(self.client)
-        say("operator: chart RBAC, ServiceAccount token, leader election")
-        operator_env.install_rbac(self.client)
-        kubeconfig = operator_env.operator_kubeconfig(self.client, self.plane, self.workdir / "operator.kubeconfig")
-        self.operator = operator_env.Operator(kubeconfig, self.workdir, "demo").start()
-        processes.wait_until(lambda: self.operator is not None and self.operator.role() == "leader", 60, "operator")
+        say(f"operator: helm install {chart.CHART.name} (two replicas of the local operator image)")
+        chart.install(self.cluster.binaries.helm, self.cluster.plane.kubeconfig)
+        processes.wait_until(lambda: self.leader() is not None, 90, "an operator replica leading")
+        say(f"operator: {self.leader()} leads")
         self._apply_examples(say)
+
+    def leader(self) -> str | None:
+        """The operator pod holding the leader Lease, or None."""
+        assert self.client is not None
+        for lease in self.client.list("coordination.k8s.io/v1", "Lease", chart.NAMESPACE):
+            holder = (lease.get("spec") or {}).get("holderIdentity")
+            if holder and holder.startswith(chart.RELEASE):
+                return str(holder)
+        return None
 
     def _apply_examples(self, say: Any) -> None:
         assert self.client is not None and self.prometheus is not None
         doc = yaml.safe_load(self.example.read_text())
         doc["spec"].setdefault("monitoring", {})["prometheusUrl"] = self.prometheus.url
         namespace = doc["metadata"]["namespace"]
-        self.client.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, "walletctl-demo")
+        restricted: dict[str, common.JsonValue] = {"pod-security.kubernetes.io/enforce": "restricted"}
+        self.client.apply(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": restricted}},
+            "walletctl-demo",
+        )
         say(f"applying {self.example.name} (Prometheus URL set to the demo's {self.prometheus.url})")
         self.platform = self.client.apply(doc, "walletctl-demo")
         for path in self.policies:
@@ -107,7 +122,30 @@ class Demo:
         for policy in self.client.list(API, "ScalingPolicy", meta["namespace"]):
             if not (policy.get("status") or {}).get("services"):
                 return False, f"ScalingPolicy {policy['metadata']['name']}: no decision yet"
+        for name, (running, total, _, _) in self.service_pods().items():
+            if total == 0 or running < total:
+                return False, f"Deployment {name}: {running}/{total} pods Running"
         return True, ""
+
+    def service_pods(self) -> dict[str, tuple[int, int, int, str]]:
+        """Per service Deployment: (pods Running, pods, pods Ready, why one pod is not ready)."""
+        assert self.client is not None
+        ns = self.platform["metadata"]["namespace"]
+        selector = f"app.kubernetes.io/instance={self.platform['metadata']['name']}"
+        pods = self.client.list("v1", "Pod", ns, selector=selector)
+        found: dict[str, tuple[int, int, int, str]] = {}
+        for deployment in self.client.list("apps/v1", "Deployment", ns, selector=selector):
+            name = deployment["metadata"]["name"]
+            component = deployment["spec"]["selector"]["matchLabels"]
+            mine = [p for p in pods if all(p["metadata"].get("labels", {}).get(k) == v for k, v in component.items())]
+            running = sum(1 for p in mine if (p.get("status") or {}).get("phase") == "Running")
+            ready = [p for p in mine if _ready(p)]
+            why = ""
+            waiting = next((p for p in mine if not _ready(p) and (p.get("status") or {}).get("podIP")), None)
+            if waiting is not None:
+                why = _readyz(waiting["status"]["podIP"])
+            found[name] = (running, len(mine), len(ready), why)
+        return found
 
     def wait(self, timeout: float) -> str:
         """Empty string once reconciled; otherwise the reason it is not, after ``timeout`` seconds."""
@@ -117,13 +155,11 @@ class Demo:
             done, why = self.reconciled()
             if done:
                 return ""
-            if self.operator is not None and not self.operator.process.running:
-                return "the operator process exited:\n" + self.operator.process.tail(20)
             time.sleep(1)
         return why or "timed out"
 
     def summary(self) -> str:
-        assert self.client is not None and self.plane is not None
+        assert self.client is not None and self.cluster is not None and self.cluster.plane is not None
         meta = self.platform["metadata"]
         ns = meta["namespace"]
         body = self.client.get(API, "WalletPlatform", meta["name"], ns) or {}
@@ -145,21 +181,46 @@ class Demo:
             parsed = scaling.ScalingPolicyStatus.model_validate(policy.get("status") or {})
             lines.append(f"  ScalingPolicy {policy['metadata']['name']}:")
             lines += ["    " + line for line in report.render_table(parsed).splitlines()]
+        lines.append("  pods (Running/all, Ready, and what a not-ready pod's /readyz says):")
+        for name, (running, total, ready, why) in sorted(self.service_pods().items()):
+            lines.append(f"    {name:<28} {running}/{total} Running  {ready}/{total} Ready  {why}".rstrip())
         lines += [
+            f"  operator: {self.leader() or 'no leader'} leads ({chart.RELEASE} chart, namespace {chart.NAMESPACE})",
             "",
-            "No kubelet, CloudNativePG or redis-operator runs on this machine: pods stay Pending and the data",
-            "tier reports no status, so Ready stays False and says why. Everything above is read from the API.",
-            f"kubectl: export KUBECONFIG={self.plane.kubeconfig}",
+            "CloudNativePG and redis-operator do not run here yet: the data tier reports no status, so the",
+            "services that need Postgres are Running but not Ready, and Ready stays False and says why.",
+            f"kubectl: export KUBECONFIG={self.cluster.plane.kubeconfig}",
             f"prometheus: {self.prometheus.url if self.prometheus else '-'}",
             f"logs: {self.workdir}",
         ]
         return "\n".join(lines)
 
     def stop(self) -> None:
-        for part in (self.operator, self.prometheus, self.plane):
+        for part in (self.prometheus, self.cluster):
             if part is not None:
                 with contextlib.suppress(Exception):
                     part.stop()
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def _readyz(pod_ip: str) -> str:
+    """What the reference service's /readyz says, in one line (the pod network is the host's too)."""
+    try:
+        with urllib.request.urlopen(f"http://{pod_ip}:8080/readyz", timeout=3) as response:
+            body = response.read()
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+    except (OSError, ValueError) as exc:
+        return f"readyz: {exc}"
+    try:
+        checks: dict[str, str] = json.loads(body).get("checks", {})
+    except (ValueError, AttributeError):
+        return str(body.decode(errors="replace"))[:120]
+    return "; ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok")[:160]
 
 
 @contextlib.contextmanager

@@ -37,7 +37,8 @@ def openmetrics(data: series.Series, labels: dict[str, str], rate_window: float 
 
 
 class Prometheus:
-    def __init__(self, workdir: pathlib.Path) -> None:
+    def __init__(self, workdir: pathlib.Path, address: str = "127.0.0.1") -> None:
+        self.address = address  # the node address when pods (the operator in-cluster) must reach it
         self.workdir = workdir
         self.data = workdir / "tsdb"
         self.data.mkdir(parents=True, exist_ok=True)
@@ -47,7 +48,7 @@ class Prometheus:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.address}:{self.port}"
 
     def backfill(self, text: str) -> None:
         """Write blocks from OpenMetrics text into the TSDB (before ``start``)."""
@@ -69,7 +70,7 @@ class Prometheus:
                 str(binary("prometheus")),
                 f"--config.file={config}",
                 f"--storage.tsdb.path={self.data}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
+                f"--web.listen-address={self.address}:{self.port}",
                 "--storage.tsdb.retention.time=10y",
                 "--query.lookback-delta=15m",
             ],

@@ -12,6 +12,7 @@ SCRIPT = ROOT / "hack" / "toolchain.sh"
 K8S_VERSION = "v1.34.4"
 ETCD_VERSION = "v3.6.16"
 HELM_VERSION = "v3.22.0"
+COREDNS_VERSION = "v1.15.0"
 PULUMI_VERSION = "v3.259.0"
 PULUMI_K8S_MODULE_VERSION = "v4.0.0-20260115033456-f47bc2d6f199"
 
@@ -22,6 +23,10 @@ class Binaries:
     kube_apiserver: pathlib.Path
     kube_controller_manager: pathlib.Path
     kubectl: pathlib.Path
+    kube_scheduler: pathlib.Path
+    kubelet: pathlib.Path
+    kube_proxy: pathlib.Path
+    coredns: pathlib.Path
     helm: pathlib.Path
     pulumi: pathlib.Path
     pulumi_kubernetes: pathlib.Path
@@ -43,6 +48,7 @@ def ensure_binaries() -> Binaries:
             "K8S_VERSION": K8S_VERSION,
             "ETCD_VERSION": ETCD_VERSION,
             "HELM_VERSION": HELM_VERSION,
+            "COREDNS_VERSION": COREDNS_VERSION,
             "PULUMI_VERSION": PULUMI_VERSION,
             "PULUMI_K8S_MODULE_VERSION": PULUMI_K8S_MODULE_VERSION,
         },
@@ -53,6 +59,10 @@ def ensure_binaries() -> Binaries:
         kube_apiserver=bin_dir / f"kube-apiserver-{K8S_VERSION}",
         kube_controller_manager=bin_dir / f"kube-controller-manager-{K8S_VERSION}",
         kubectl=bin_dir / f"kubectl-{K8S_VERSION}",
+        kube_scheduler=bin_dir / f"kube-scheduler-{K8S_VERSION}",
+        kubelet=bin_dir / f"kubelet-{K8S_VERSION}",
+        kube_proxy=bin_dir / f"kube-proxy-{K8S_VERSION}",
+        coredns=bin_dir / f"coredns-{COREDNS_VERSION}",
         helm=bin_dir / f"helm-{HELM_VERSION}",
         pulumi=bin_dir / f"pulumi-{PULUMI_VERSION}",
         pulumi_kubernetes=bin_dir / f"pulumi-resource-kubernetes-{PULUMI_K8S_MODULE_VERSION}",

@@ -1,0 +1,36 @@
+"""A throwaway certificate authority for the local node (openssl): the CA the kubelet trusts for client
+certificates, and the client certificate kube-apiserver presents to the kubelet (logs, exec, metrics).
+Used by devenv.controlplane when it runs with a node."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def ensure_ca(folder: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    """(ca.crt, ca.key) in ``folder``, made once."""
+    folder.mkdir(parents=True, exist_ok=True)
+    crt, key = folder / "ca.crt", folder / "ca.key"
+    if not crt.exists():
+        _openssl(
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=wallet-local-ca",
+            "-keyout", str(key), "-out", str(crt),
+        )  # fmt: skip
+    return crt, key
+
+
+def client_certificate(folder: pathlib.Path, name: str, subject: str) -> tuple[pathlib.Path, pathlib.Path]:
+    """A client certificate ``name``.crt/.key signed by the folder's CA, for ``subject`` (e.g. /CN=x/O=y)."""
+    ca_crt, ca_key = ensure_ca(folder)
+    crt, key, csr = folder / f"{name}.crt", folder / f"{name}.key", folder / f"{name}.csr"
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", str(key), "-out", str(csr))
+    _openssl(
+        "x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key), "-CAcreateserial",
+        "-days", "30", "-out", str(crt),
+    )  # fmt: skip
+    return crt, key

@@ -1,0 +1,48 @@
+"""kube-scheduler for the local node, on a free loopback port, authenticated as system:kube-scheduler
+(the bootstrap RBAC binds that user). Used by devenv.node."""
+
+from __future__ import annotations
+
+import pathlib
+import ssl
+import urllib.request
+
+from walletplatform.devenv import processes
+
+
+class Scheduler:
+    def __init__(self, binary: pathlib.Path, logs: pathlib.Path, kubeconfig: pathlib.Path) -> None:
+        self.binary = binary
+        self.logs = logs
+        self.kubeconfig = kubeconfig
+        self.port = processes.free_port()
+        self.process: processes.Process | None = None
+
+    def start(self) -> Scheduler:
+        self.process = processes.Process(
+            "kube-scheduler",
+            [
+                str(self.binary),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--authentication-kubeconfig={self.kubeconfig}",
+                f"--authorization-kubeconfig={self.kubeconfig}",
+                "--leader-elect=false",
+                f"--secure-port={self.port}",
+                "--bind-address=127.0.0.1",
+                "--v=1",
+            ],
+            self.logs,
+        ).start()
+        processes.wait_until(self.healthy, 60, "kube-scheduler /healthz")
+        return self
+
+    def healthy(self) -> bool:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        with urllib.request.urlopen(f"https://127.0.0.1:{self.port}/healthz", timeout=2, context=context) as response:
+            return int(response.status) == 200
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
