@@ -26,7 +26,7 @@ echo "containerd: $(containerd --version)"
 phase "Python environment"
 [ -d .venv ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[dev,policy]'
+.venv/bin/pip install -q -e '.[dev,stacks,policy]'
 echo "python: $(.venv/bin/python --version)"
 
 phase "Control plane and node binaries (hack/toolchain.sh)"

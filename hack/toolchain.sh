@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Builds the real control-plane binaries from their published Go module sources:
 # etcd, kube-apiserver, kube-controller-manager, kubectl, the node's kube-scheduler, kubelet and
-# kube-proxy, CoreDNS, helm, and the Pulumi CLI with its Kubernetes provider (pinned below).
+# kube-proxy, CoreDNS, metrics-server, helm, and the Pulumi CLI with its Kubernetes provider (pinned below).
 #
 # Binaries are cached outside the clone, keyed by version, in
 #   ${WALLET_TOOLS_CACHE:-$HOME/.cache/wallet-platform}/bin/<tool>-<version>
 # and nothing is built when a usable binary already exists: in KUBEBUILDER_ASSETS
 # (setup-envtest's layout), on PATH with the pinned version, or in the cache.
 #
-# Usage: hack/toolchain.sh [k8s|etcd|coredns|helm|pulumi|all]   (default: all). Prints the cache bin dir last.
+# Usage: hack/toolchain.sh [k8s|etcd|coredns|metrics-server|helm|pulumi|all]   (default: all). Prints the cache bin dir last.
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
+METRICS_SERVER_VERSION="${METRICS_SERVER_VERSION:-v0.8.0}"
 # The Pulumi CLI release, and the pulumi-kubernetes provider by pseudo-version: provider/v4 has no
 # tags of its own, and the module proxy serves only some of its commits. This one is the provider
 # a day before v4.25.0 (pulumi-kubernetes commit f47bc2d6f199); PULUMI_K8S_VERSION is what it reports.
@@ -143,6 +144,20 @@ build_coredns() {
   log "built $BIN/coredns-$COREDNS_VERSION"
 }
 
+# metrics-server's go.mod has no replace directives: go install works. Its version ldflags are
+# client-go's, as its own Makefile sets them.
+build_metrics_server() {
+  have metrics-server "$METRICS_SERVER_VERSION" && { log "metrics-server $METRICS_SERVER_VERSION cached"; return; }
+  local dir="$WORK/metrics-server-$METRICS_SERVER_VERSION" pkg=k8s.io/client-go/pkg/version
+  mkdir -p "$dir"
+  log "metrics-server $METRICS_SERVER_VERSION: building"
+  CGO_ENABLED=0 GOFLAGS=-mod=mod GOBIN="$dir" go install -trimpath \
+    -ldflags "-s -w -X $pkg.gitVersion=$METRICS_SERVER_VERSION -X $pkg.gitTreeState=clean" \
+    "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+  mv "$dir/metrics-server" "$BIN/metrics-server-$METRICS_SERVER_VERSION"
+  log "built $BIN/metrics-server-$METRICS_SERVER_VERSION"
+}
+
 # helm's go.mod has no replace directives, so go install works; the version ldflag makes
 # `helm version` (and the chart's kubeVersion checks) report the real release.
 build_helm() {
@@ -208,7 +223,8 @@ case "${1:-all}" in
   helm) build_helm ;;
   pulumi) build_pulumi_cli; build_pulumi_kubernetes ;;
   coredns) build_coredns ;;
-  all) build_etcd; build_k8s; build_coredns; build_helm; build_pulumi_cli; build_pulumi_kubernetes ;;
-  *) echo "usage: $0 [k8s|etcd|coredns|helm|pulumi|all]" >&2; exit 2 ;;
+  metrics-server) build_metrics_server ;;
+  all) build_etcd; build_k8s; build_coredns; build_metrics_server; build_helm; build_pulumi_cli; build_pulumi_kubernetes ;;
+  *) echo "usage: $0 [k8s|etcd|coredns|metrics-server|helm|pulumi|all]" >&2; exit 2 ;;
 esac
 echo "$BIN"

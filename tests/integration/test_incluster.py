@@ -7,6 +7,8 @@ to a new leader is printed; a service pod and a whole service Deployment are del
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -84,6 +86,17 @@ def test_the_example_platform_runs_its_services_under_restricted(client: kube.Ku
     client.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS, "labels": labels}}, "wallet-tests")
     doc = platforms.platform_doc(ROOT / "examples" / "walletplatform.yaml", NS)
     doc["spec"]["monitoring"] = {"serviceMonitor": False, "prometheusRule": False}
+    # The autoscaling test below: at most 3 gateways, and a scale-down that shows within a minute.
+    gateway_spec = doc["spec"]["services"][0]
+    assert gateway_spec["name"] == "api-gateway"
+    gateway_spec["maxReplicas"] = 3
+    gateway_spec["behavior"] = {
+        "scaleUp": {"stabilizationWindowSeconds": 0, "policies": [{"type": "Pods", "value": 2, "periodSeconds": 15}]},
+        "scaleDown": {
+            "stabilizationWindowSeconds": 20,
+            "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}],
+        },
+    }
     platforms.apply_platform(client, doc)
     name = doc["metadata"]["name"]
     selector = f"app.kubernetes.io/instance={name}"
@@ -97,7 +110,9 @@ def test_the_example_platform_runs_its_services_under_restricted(client: kube.Ku
     processes.wait_until(all_running, 240, "every service's pods Running")
     gateway = client.list("v1", "Pod", NS, selector=f"{selector},app.kubernetes.io/name=api-gateway")
     processes.wait_until(
-        lambda: all(ready(p) for p in client.list("v1", "Pod", NS, selector=f"{selector},app.kubernetes.io/name=api-gateway")),
+        lambda: all(
+            ready(p) for p in client.list("v1", "Pod", NS, selector=f"{selector},app.kubernetes.io/name=api-gateway")
+        ),
         60,
         "api-gateway Ready",
     )
@@ -109,6 +124,40 @@ def test_the_example_platform_runs_its_services_under_restricted(client: kube.Ku
     except urllib.error.HTTPError as exc:
         assert exc.code == 503 and "postgres" in exc.read().decode()
     assert gateway
+
+
+def gateway_replicas(client: kube.Kube) -> tuple[int, int]:
+    """(pods Ready, the HPA's desired replicas) of the api-gateway."""
+    pods = client.list("v1", "Pod", NS, selector="app.kubernetes.io/name=api-gateway")
+    hpa = client.get("autoscaling/v2", "HorizontalPodAutoscaler", "wallet-dev-api-gateway", NS) or {}
+    return sum(1 for p in pods if ready(p)), int((hpa.get("status") or {}).get("desiredReplicas") or 0)
+
+
+def test_cpu_load_scales_a_service_up_and_back_down(client: kube.Kube) -> None:
+    service = client.get("v1", "Service", "wallet-dev-api-gateway", NS)
+    assert service is not None
+    url = f"http://{service['spec']['clusterIP']}:8080/v1/work"
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(url, timeout=5).read()
+
+    workers = [threading.Thread(target=load, daemon=True) for _ in range(4)]
+    started = time.monotonic()
+    for worker in workers:
+        worker.start()
+    try:
+        processes.wait_until(lambda: gateway_replicas(client)[0] >= 2, 240, "a second api-gateway pod Ready under load")
+        print(f"\nunder CPU load: {gateway_replicas(client)} (ready, desired) after {time.monotonic() - started:.0f}s")
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(10)
+    stopped = time.monotonic()
+    processes.wait_until(lambda: gateway_replicas(client) == (1, 1), 240, "api-gateway back to one pod")
+    print(f"load stopped: back to one pod after {time.monotonic() - stopped:.0f}s")
 
 
 def test_a_deleted_pod_and_a_deleted_deployment_come_back(client: kube.Kube) -> None:

@@ -18,7 +18,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -146,12 +145,12 @@ def http(method: str, url: str, body: object = None) -> tuple[int, dict[str, Any
         return exc.code, json.loads(exc.read())
 
 
-def test_restricted_pods_run_and_a_privileged_one_is_refused(client: kube.Kube) -> None:
+def test_restricted_pods_run_and_a_non_compliant_one_is_refused(client: kube.Kube) -> None:
     ns = restricted_namespace(client, "node-restricted")
     client.create(service_pod("gateway", ns, {"SERVICE_NAME": "api-gateway"}))
     processes.wait_until(lambda: pod_ready(client, ns, "gateway"), 120, "restricted pod Ready")
-    bad = service_pod("privileged", ns, {"SERVICE_NAME": "user"})
-    bad["spec"]["containers"][0]["securityContext"] = {"privileged": True}
+    bad = service_pod("escalating", ns, {"SERVICE_NAME": "user"})
+    bad["spec"]["containers"][0]["securityContext"] = {**RESTRICTED, "allowPrivilegeEscalation": True}
     with pytest.raises(kube.ApiError) as refused:
         client.create(bad)
     assert refused.value.status == 403 and "violates PodSecurity" in str(refused.value)

@@ -22,11 +22,11 @@ def render_config(workdir: pathlib.Path, root: pathlib.Path, sandbox_image: str)
     an image imported once is not imported again), state under ``workdir``, pods on our CNI bridge."""
     return f"""version = 2
 root = "{root}"
-state = "{workdir / "state"}"
+state = "{hostnet.RUNTIME_DIR / "containerd-state"}"
 [grpc]
-  address = "{workdir / "containerd.sock"}"
+  address = "{hostnet.RUNTIME_DIR / "containerd.sock"}"
 [ttrpc]
-  address = "{workdir / "containerd.sock.ttrpc"}"
+  address = "{hostnet.RUNTIME_DIR / "containerd.sock.ttrpc"}"
 [debug]
   level = "warn"
 [metrics]
@@ -81,7 +81,7 @@ class Containerd:
         self.root = root
         self.logs = logs
         self.sandbox_image = sandbox_image
-        self.socket = workdir / "containerd.sock"
+        self.socket = hostnet.RUNTIME_DIR / "containerd.sock"
         self.process: processes.Process | None = None
 
     @property
@@ -89,12 +89,13 @@ class Containerd:
         return f"unix://{self.socket}"
 
     def start(self) -> Containerd:
+        hostnet.RUNTIME_DIR.mkdir(parents=True, exist_ok=True)
         (self.workdir / "cni").mkdir(parents=True, exist_ok=True)
         config = self.workdir / "config.toml"
         config.write_text(render_config(self.workdir, self.root, self.sandbox_image))
         (self.workdir / "cni" / "10-wallet.conflist").write_text(json.dumps(render_cni(self.workdir), indent=2))
         self.process = processes.Process("containerd", ["containerd", "--config", str(config)], self.logs).start()
-        processes.wait_until(self.ready, 30, "containerd")
+        self.process.wait_ready(self.ready, 30, "containerd")
         return self
 
     def ctr(self, *args: str, timeout: float = 300) -> str:

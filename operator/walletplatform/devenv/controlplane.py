@@ -21,6 +21,7 @@ SERVICE_CIDR = hostnet.SERVICE_CIDR
 # Users of the node's components (token authentication): the bootstrap RBAC binds the first three.
 NODE_USERS = {
     "kubelet": ("system:node:wallet-node", "system:nodes"),
+    "metrics-server": ("system:wallet-metrics-server", ""),
     "kube-proxy": ("system:kube-proxy", ""),
     "kube-scheduler": ("system:kube-scheduler", ""),
     "coredns": ("system:wallet-coredns", ""),
@@ -167,16 +168,34 @@ class ControlPlane:
         crt, key = pki.client_certificate(
             self.workdir / "pki", "apiserver-kubelet-client", "/CN=kube-apiserver-kubelet-client/O=system:masters"
         )
+        # The aggregation layer (metrics-server's metrics.k8s.io): a front-proxy CA of its own.
+        proxy_crt, proxy_key = pki.client_certificate(
+            self.workdir / "front-proxy", "front-proxy-client", "/CN=front-proxy-client"
+        )
         return [
+            f"--client-ca-file={self.kubelet_client_ca}",
             f"--kubelet-client-certificate={crt}",
             f"--kubelet-client-key={key}",
+            f"--kubelet-certificate-authority={self.kubelet_client_ca}",
             "--kubelet-preferred-address-types=InternalIP,Hostname",
+            f"--requestheader-client-ca-file={pki.ensure_ca(self.workdir / 'front-proxy')[0]}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-username-headers=X-Remote-User",
+            f"--proxy-client-cert-file={proxy_crt}",
+            f"--proxy-client-key-file={proxy_key}",
+            "--enable-aggregator-routing=true",
         ]
 
     @property
     def kubelet_client_ca(self) -> pathlib.Path:
-        """The CA whose client certificates the kubelet accepts (kube-apiserver's among them)."""
+        """The cluster CA: the kubelet accepts its client certificates (kube-apiserver's among them), and
+        it signs the serving certificates of the kubelet and metrics-server."""
         return pki.ensure_ca(self.workdir / "pki")[0]
+
+    def serving_certificate(self, name: str, ips: list[str], dns: list[str]) -> tuple[pathlib.Path, pathlib.Path]:
+        return pki.serving_certificate(self.workdir / "pki", name, ips, dns)
 
     def node_kubeconfig(self, component: str, path: pathlib.Path) -> pathlib.Path:
         """A kubeconfig for a node component (kubelet, kube-proxy, kube-scheduler, coredns)."""

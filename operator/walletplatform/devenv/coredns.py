@@ -9,9 +9,10 @@ import pathlib
 import urllib.request
 
 from walletplatform.devenv import hostnet, processes
+from walletplatform.models import common
 
 # Read-only access to what the kubernetes plugin watches.
-RBAC_RULES = [
+RBAC_RULES: list[common.JsonValue] = [
     {"apiGroups": [""], "resources": ["endpoints", "services", "pods", "namespaces"], "verbs": ["list", "watch"]},
     {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
 ]
@@ -36,8 +37,8 @@ def render_corefile(kubeconfig: pathlib.Path, health_port: int, ready_port: int)
 """
 
 
-def rbac() -> list[dict[str, object]]:
-    meta = {"name": "wallet-devenv:coredns"}
+def rbac() -> list[common.Manifest]:
+    meta: dict[str, common.JsonValue] = {"name": "wallet-devenv:coredns"}
     return [
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta, "rules": RBAC_RULES},
         {
@@ -67,7 +68,7 @@ class CoreDNS:
         corefile = self.workdir / "Corefile"
         corefile.write_text(render_corefile(self.kubeconfig, self.health_port, self.ready_port))
         self.process = processes.Process("coredns", [str(self.binary), "-conf", str(corefile)], self.logs).start()
-        processes.wait_until(self.ready, 60, "coredns /ready")
+        self.process.wait_ready(self.ready, 60, "coredns /ready")
         return self
 
     def ready(self) -> bool:

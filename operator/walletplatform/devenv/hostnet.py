@@ -28,6 +28,9 @@ POD_CIDR = "10.244.0.0/24"
 SERVICE_CIDR = "10.96.0.0/16"
 STATE_DIR = pathlib.Path("/run/wallet-platform")
 RECORD = STATE_DIR / "node.json"
+# Unix sockets live here, not under the workdir: a socket path has at most 107 bytes, and the kubelet's
+# root (pod-resources, plugins) and containerd's sockets under a pytest folder are longer.
+RUNTIME_DIR = STATE_DIR / "node"
 NETNS_DIR = pathlib.Path("/run/netns")
 SYSCTLS = {
     "net.ipv4.ip_forward": "1",
@@ -146,15 +149,15 @@ class HostNetwork:
                 path.write_text(value)
 
     def release(self) -> None:
-        """Undo everything ``claim`` and the node's components changed."""
+        """Undo everything ``claim`` and the node's components changed; nothing when this process does
+        not hold the claim (a refused second node must not clear the running one)."""
         record = self.leftover()
-        if record is not None:
+        if record is not None and record.get("pid") == os.getpid() and record.get("workdir") == str(self.workdir):
             clear(record)
 
 
-def kill_matching(pattern: str) -> None:
-    """SIGKILL every process whose command line contains ``pattern`` (containerd's shims outlive
-    containerd by design: they are re-parented to init)."""
+def _matching(pattern: str) -> list[int]:
+    pids = []
     for proc in pathlib.Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
@@ -163,8 +166,19 @@ def kill_matching(pattern: str) -> None:
         except OSError:
             continue
         if pattern in cmdline:
+            pids.append(int(proc.name))
+    return pids
+
+
+def kill_matching(pattern: str, timeout: float = 10.0) -> None:
+    """SIGKILL every process whose command line contains ``pattern`` (containerd's shims outlive
+    containerd by design: they are re-parented to init), and wait until they are gone."""
+    deadline = time.monotonic() + timeout
+    while (pids := _matching(pattern)) and time.monotonic() < deadline:
+        for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(int(proc.name), signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.1)
 
 
 def _tables(dump: str) -> set[str]:
@@ -206,7 +220,7 @@ def _remove_containers(workdir: pathlib.Path) -> None:
     except ValueError:
         return
     for container in containers:
-        if str(container.get("bundle", "")).startswith(f"{workdir}/"):
+        if str(container.get("bundle", "")).startswith((f"{workdir}/", f"{RUNTIME_DIR}/")):
             subprocess.run(
                 ["runc", "--root", str(RUNC_ROOT), "delete", "--force", container["id"]],
                 capture_output=True,
@@ -240,9 +254,10 @@ def clear(record: dict[str, object]) -> None:
     the bridge, the interface, routes, iptables, sysctls and pod cgroups. Safe to run twice."""
     workdir = pathlib.Path(str(record["workdir"]))
     kill_matching(str(workdir))
+    kill_matching(str(RUNTIME_DIR))
     _remove_containers(workdir)
     time.sleep(0.2)
-    for point in _mounts_under([workdir, *FIXED_PATHS]):
+    for point in _mounts_under([workdir, RUNTIME_DIR, *FIXED_PATHS]):
         subprocess.run(["umount", "-l", point], capture_output=True, check=False)
     before = set(map(str, record.get("netns", []) or []))  # type: ignore[call-overload]
     for name in sorted(_netns() - before):
@@ -266,7 +281,33 @@ def clear(record: dict[str, object]) -> None:
                 if entry.is_symlink() and str(entry.readlink()).startswith(f"{workdir}/"):
                     entry.unlink()
     _remove_pod_cgroups()
+    shutil.rmtree(RUNTIME_DIR, ignore_errors=True)
     RECORD.unlink(missing_ok=True)
+
+
+NODE_PROCESSES = (
+    "containerd",
+    "containerd-shim",
+    "kubelet",
+    "kube-proxy",
+    "kube-scheduler",
+    "coredns",
+    "metrics-server",
+)
+
+
+def _live_processes(names: tuple[str, ...]) -> list[str]:
+    """Which of ``names`` run (zombies, dead and only waiting for init to reap them, are not counted)."""
+    found = set()
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        comm, state = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()[0]
+        if state != "Z" and any(comm.startswith(name) for name in names):
+            found.add(comm)
+    return sorted(found)
 
 
 def host_state() -> dict[str, object]:
@@ -275,15 +316,12 @@ def host_state() -> dict[str, object]:
         "links": sorted(p.name for p in pathlib.Path("/sys/class/net").iterdir()),
         "routes": sorted(_run("ip", "route", "show").splitlines()),
         "netns": sorted(_netns()),
-        "mounts": _mounts_under([*FIXED_PATHS, pathlib.Path("/run/wallet-platform")]),
+        "mounts": _mounts_under([*FIXED_PATHS, STATE_DIR]),
+        "runtime_dir": RUNTIME_DIR.exists(),
         "iptables": rules("iptables"),
         "ip6tables": rules("ip6tables"),
         "sysctls": {name: _sysctl_path(name).read_text().strip() for name in SYSCTLS if _sysctl_path(name).exists()},
         "cgroups": pod_cgroups(),
         "paths": [str(p) for p in FIXED_PATHS if p.exists()],
-        "processes": sorted(
-            name
-            for name in ("containerd", "kubelet", "kube-proxy", "kube-scheduler", "coredns", "containerd-shim")
-            if subprocess.run(["pgrep", "-x", name], capture_output=True, check=False).returncode == 0
-        ),
+        "processes": _live_processes(NODE_PROCESSES),
     }

@@ -125,7 +125,7 @@ def ensure(image: Image, base_key: str, say: Callable[[str], None]) -> pathlib.P
         # only: a volume is never part of the image.
         build_args += ["--volume", f"{HOST_CA_BUNDLE}:{HOST_CA_BUNDLE}:ro"]
     _buildah(
-        "bud", "--quiet", "--layers", "--network", "host", *build_args,
+        "bud", "--quiet", "--layers", "--force-rm", "--network", "host", *build_args,
         "-f", str(image.dockerfile), "-t", image.reference, str(image.context),
     )  # fmt: skip
     partial = archive.with_suffix(".partial")

@@ -15,10 +15,13 @@ NODE_NAME = "wallet-node"
 
 
 def render_config(
-    workdir: pathlib.Path, runtime_endpoint: str, client_ca: pathlib.Path, healthz_port: int
-) -> dict[str, object]:
+    workdir: pathlib.Path, runtime_endpoint: str, client_ca: pathlib.Path, healthz_port: int,
+    serving: tuple[pathlib.Path, pathlib.Path],
+) -> dict[str, object]:  # fmt: skip
     """The KubeletConfiguration."""
     return {
+        "tlsCertFile": str(serving[0]),
+        "tlsPrivateKeyFile": str(serving[1]),
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
         "cgroupDriver": "cgroupfs",
@@ -62,8 +65,9 @@ def render_config(
 class Kubelet:
     def __init__(
         self, binary: pathlib.Path, workdir: pathlib.Path, logs: pathlib.Path, *, kubeconfig: pathlib.Path,
-        runtime_endpoint: str, client_ca: pathlib.Path,
+        runtime_endpoint: str, client_ca: pathlib.Path, serving: tuple[pathlib.Path, pathlib.Path],
     ) -> None:  # fmt: skip
+        self.serving = serving
         self.binary = binary
         self.workdir = workdir
         self.logs = logs
@@ -79,7 +83,9 @@ class Kubelet:
         (self.workdir / "resolv.conf").write_text("options ndots:5\n")
         config = self.workdir / "kubelet-config.json"
         config.write_text(
-            json.dumps(render_config(self.workdir, self.runtime_endpoint, self.client_ca, self.healthz_port))
+            json.dumps(
+                render_config(self.workdir, self.runtime_endpoint, self.client_ca, self.healthz_port, self.serving)
+            )
         )
         self.process = processes.Process(
             "kubelet",
@@ -87,7 +93,7 @@ class Kubelet:
                 str(self.binary),
                 f"--config={config}",
                 f"--kubeconfig={self.kubeconfig}",
-                f"--root-dir={self.workdir / 'root'}",
+                f"--root-dir={hostnet.RUNTIME_DIR / 'kubelet'}",  # short: it holds unix sockets
                 f"--cert-dir={self.workdir / 'pki'}",
                 f"--hostname-override={NODE_NAME}",
                 f"--node-ip={hostnet.NODE_IP}",
@@ -95,7 +101,7 @@ class Kubelet:
             ],
             self.logs,
         ).start()
-        processes.wait_until(self.healthy, 60, "kubelet /healthz")
+        self.process.wait_ready(self.healthy, 60, "kubelet /healthz")
         return self
 
     def healthy(self) -> bool:

@@ -49,7 +49,7 @@ class KubeProxy:
         self.process = processes.Process(
             "kube-proxy", [str(self.binary), f"--config={config}", "--v=1"], self.logs
         ).start()
-        processes.wait_until(self.healthy, 60, "kube-proxy /healthz")
+        self.process.wait_ready(self.healthy, 60, "kube-proxy /healthz")
         return self
 
     def healthy(self) -> bool:

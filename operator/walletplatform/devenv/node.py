@@ -1,5 +1,5 @@
 """One local Kubernetes node beside the control plane: containerd, the kubelet, kube-proxy,
-kube-scheduler and CoreDNS, each its own small component (start, ready, stop) over devenv.processes,
+kube-scheduler, CoreDNS and metrics-server, each its own small component (start, ready, stop) over devenv.processes,
 and the host changes they make recorded and undone by devenv.hostnet. Images come from
 devenv.images (built locally, imported into containerd). One node per machine.
 
@@ -22,6 +22,7 @@ from walletplatform.devenv import (
     images,
     kubelet,
     kubeproxy,
+    metrics_server,
     processes,
     scheduler,
     toolchain,
@@ -78,7 +79,7 @@ class Node:
             self.containerd.import_image(archive)
         self.timings["image import"] = time.monotonic() - begun
         for obj in coredns.rbac():
-            client.apply(obj, "wallet-devenv")  # type: ignore[arg-type]
+            client.apply(obj, "wallet-devenv")
         config = self.workdir / "kubeconfigs"
         config.mkdir(exist_ok=True)
         step(
@@ -88,6 +89,7 @@ class Node:
                 kubeconfig=plane.node_kubeconfig("kubelet", config / "kubelet"),
                 runtime_endpoint=self.containerd.endpoint,  # type: ignore[union-attr]
                 client_ca=plane.kubelet_client_ca,
+                serving=plane.serving_certificate("kubelet", [NODE_IP], [NODE_NAME]),
             ).start(),
         )  # fmt: skip
         step(
@@ -112,6 +114,21 @@ class Node:
                 plane.node_kubeconfig("coredns", config / "coredns"),
             ).start(),
         )
+        for obj in metrics_server.rbac():
+            client.apply(obj, "wallet-devenv")
+        metrics = step(
+            "metrics-server",
+            lambda: metrics_server.MetricsServer(
+                self.binaries.metrics_server, self.workdir / "metrics-server", self.logs,
+                kubeconfig=plane.node_kubeconfig("metrics-server", config / "metrics-server"),
+                serving=plane.serving_certificate(
+                    "metrics-server", [NODE_IP], [f"{metrics_server.NAME}.{metrics_server.NAMESPACE}.svc"]
+                ),
+                kubelet_ca=plane.kubelet_client_ca,
+            ).start(),
+        )  # fmt: skip
+        for obj in metrics_server.registration(metrics.port, plane.kubelet_client_ca):
+            client.apply(obj, "wallet-devenv")
         begun = time.monotonic()
         processes.wait_until(lambda: self.ready(client), 90, f"node {NODE_NAME} Ready")
         processes.wait_until(

@@ -1,6 +1,7 @@
-"""A throwaway certificate authority for the local node (openssl): the CA the kubelet trusts for client
-certificates, and the client certificate kube-apiserver presents to the kubelet (logs, exec, metrics).
-Used by devenv.controlplane when it runs with a node."""
+"""Throwaway certificate authorities for the local node (openssl): the cluster CA that signs the client
+certificate kube-apiserver presents to the kubelet and the serving certificates of the kubelet and
+metrics-server, and the front-proxy CA of the aggregation layer. Used by devenv.controlplane, kubelet
+and metrics_server when a node runs."""
 
 from __future__ import annotations
 
@@ -32,5 +33,21 @@ def client_certificate(folder: pathlib.Path, name: str, subject: str) -> tuple[p
     _openssl(
         "x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key), "-CAcreateserial",
         "-days", "30", "-out", str(crt),
+    )  # fmt: skip
+    return crt, key
+
+
+def serving_certificate(
+    folder: pathlib.Path, name: str, ips: list[str], dns: list[str]
+) -> tuple[pathlib.Path, pathlib.Path]:
+    """A serving certificate ``name``.crt/.key for ``ips`` and ``dns`` names, signed by the folder's CA."""
+    ca_crt, ca_key = ensure_ca(folder)
+    crt, key, csr, ext = (folder / f"{name}.{suffix}" for suffix in ("crt", "key", "csr", "ext"))
+    sans = ",".join([*(f"IP:{ip}" for ip in ips), *(f"DNS:{d}" for d in dns)])
+    ext.write_text(f"subjectAltName={sans}\nextendedKeyUsage=serverAuth\n")
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(csr))
+    _openssl(
+        "x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key), "-CAcreateserial",
+        "-days", "30", "-extfile", str(ext), "-out", str(crt),
     )  # fmt: skip
     return crt, key

@@ -93,14 +93,37 @@ class Process:
                 os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait(5)
 
+    def wait_ready(self, check: Callable[[], object], timeout: float, what: str) -> None:
+        """``wait_until(check)``, but fail at once, with the log's tail, when the process has exited."""
+
+        def probe() -> object:
+            if not self.running:
+                raise ProcessExitedError(
+                    f"{self.name} exited with status {self.popen and self.popen.returncode}:\n{self.tail(20)}"
+                )
+            return check()
+
+        wait_until(probe, timeout, what, fatal=ProcessExitedError)
+
     def tail(self, lines: int = 40) -> str:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def wait_until(check: Callable[[], object], timeout: float, what: str, interval: float = 0.25) -> None:
-    """Poll ``check()`` until it returns true; TimeoutError naming ``what`` after ``timeout`` seconds."""
+class ProcessExitedError(RuntimeError):
+    """A managed process ended while something waited for it to become ready."""
+
+
+def wait_until(
+    check: Callable[[], object],
+    timeout: float,
+    what: str,
+    interval: float = 0.25,
+    fatal: type[Exception] | None = None,
+) -> None:
+    """Poll ``check()`` until it returns true; TimeoutError naming ``what`` after ``timeout`` seconds.
+    An exception of type ``fatal`` ends the wait at once."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -108,6 +131,8 @@ def wait_until(check: Callable[[], object], timeout: float, what: str, interval:
             if check():
                 return
         except Exception as exc:
+            if fatal is not None and isinstance(exc, fatal):
+                raise
             last = exc
         time.sleep(interval)
     raise TimeoutError(f"{what} not ready after {timeout:.0f}s" + (f": {last}" if last else ""))

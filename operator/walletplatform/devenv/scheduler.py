@@ -33,7 +33,7 @@ class Scheduler:
             ],
             self.logs,
         ).start()
-        processes.wait_until(self.healthy, 60, "kube-scheduler /healthz")
+        self.process.wait_ready(self.healthy, 60, "kube-scheduler /healthz")
         return self
 
     def healthy(self) -> bool:

@@ -13,6 +13,7 @@ K8S_VERSION = "v1.34.4"
 ETCD_VERSION = "v3.6.16"
 HELM_VERSION = "v3.22.0"
 COREDNS_VERSION = "v1.15.0"
+METRICS_SERVER_VERSION = "v0.8.0"
 PULUMI_VERSION = "v3.259.0"
 PULUMI_K8S_MODULE_VERSION = "v4.0.0-20260115033456-f47bc2d6f199"
 
@@ -27,6 +28,7 @@ class Binaries:
     kubelet: pathlib.Path
     kube_proxy: pathlib.Path
     coredns: pathlib.Path
+    metrics_server: pathlib.Path
     helm: pathlib.Path
     pulumi: pathlib.Path
     pulumi_kubernetes: pathlib.Path
@@ -49,6 +51,7 @@ def ensure_binaries() -> Binaries:
             "ETCD_VERSION": ETCD_VERSION,
             "HELM_VERSION": HELM_VERSION,
             "COREDNS_VERSION": COREDNS_VERSION,
+            "METRICS_SERVER_VERSION": METRICS_SERVER_VERSION,
             "PULUMI_VERSION": PULUMI_VERSION,
             "PULUMI_K8S_MODULE_VERSION": PULUMI_K8S_MODULE_VERSION,
         },
@@ -63,6 +66,7 @@ def ensure_binaries() -> Binaries:
         kubelet=bin_dir / f"kubelet-{K8S_VERSION}",
         kube_proxy=bin_dir / f"kube-proxy-{K8S_VERSION}",
         coredns=bin_dir / f"coredns-{COREDNS_VERSION}",
+        metrics_server=bin_dir / f"metrics-server-{METRICS_SERVER_VERSION}",
         helm=bin_dir / f"helm-{HELM_VERSION}",
         pulumi=bin_dir / f"pulumi-{PULUMI_VERSION}",
         pulumi_kubernetes=bin_dir / f"pulumi-resource-kubernetes-{PULUMI_K8S_MODULE_VERSION}",
