@@ -33,9 +33,13 @@ def test_demo_exits_zero_once_reconciled_and_tears_down(tmp_path: pathlib.Path) 
     assert "Reconciled  True   Applied: all 47 objects applied" in out
     assert "wallet-dev-transaction" in out and "wallet-scaler" in out
     assert "PrometheusHealthy: True" in out and "predictive:" in out
-    # Real pods: every service's pods Running; the gateway Ready; the others say why not (no Postgres yet).
+    # Real pods: the gateway Running and Ready; the others say on what they wait (no data tier yet).
     assert "wallet-dev-api-gateway       1/1 Running  1/1 Ready" in out, out
-    assert "wallet-dev-user              1/1 Running  0/1 Ready  postgres: unavailable" in out, out
+    assert (
+        'wallet-dev-user              0/1 Running  0/1 Ready  CreateContainerConfigError: secret "wallet-dev-pg-app"'
+        in out
+    )
+    assert "wallet-dev-notification      1/1 Running  0/1 Ready  redis: unavailable" in out
     assert " leads (wallet-operator chart, namespace wallet-system)" in out
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True, check=False)
     assert leftovers.stdout.strip() == "", "demo processes outlived it"

@@ -20,7 +20,8 @@ USER = "system:wallet-coredns"
 
 
 def render_corefile(kubeconfig: pathlib.Path, health_port: int, ready_port: int) -> str:
-    return f""".:53 {{
+    # Only the cluster's zones: any other name is REFUSED at once (no SERVFAIL, no error log line).
+    return f"""cluster.local:53 in-addr.arpa:53 ip6.arpa:53 {{
     bind {hostnet.NODE_IP}
     errors
     health 127.0.0.1:{health_port}

@@ -3,10 +3,10 @@ Prometheus backfilled with two weeks of wallet traffic, the operator installed i
 chart from its locally built image (two replicas, one leader), the example platform in a namespace
 that enforces the ``restricted`` Pod Security Standard, and the dev ScalingPolicies. The services run
 the reference wallet service. ``Demo.summary()`` reads everything back from the API server and asks
-one pod of each service why it is or is not ready.
+one pod of each service why it is not ready.
 
 CloudNativePG and redis-operator do not run here yet, so the data tier reports no status: the
-services that need Postgres stay Running but not Ready, and the summary says why."""
+services that need Postgres wait for the Secret CloudNativePG creates, and the summary says so."""
 
 from __future__ import annotations
 
@@ -122,9 +122,11 @@ class Demo:
         for policy in self.client.list(API, "ScalingPolicy", meta["namespace"]):
             if not (policy.get("status") or {}).get("services"):
                 return False, f"ScalingPolicy {policy['metadata']['name']}: no decision yet"
-        for name, (running, total, _, _) in self.service_pods().items():
-            if total == 0 or running < total:
-                return False, f"Deployment {name}: {running}/{total} pods Running"
+        for name, (running, total, ready, why) in self.service_pods().items():
+            # Settled: every pod Ready, or running and saying why not, or waiting on a named cause
+            # (a Secret the data tier's operator creates); not still being created.
+            if total == 0 or (ready < total and (not why or "ContainerCreating" in why)):
+                return False, f"Deployment {name}: {running}/{total} pods Running, {ready} Ready {why}".rstrip()
         return True, ""
 
     def service_pods(self) -> dict[str, tuple[int, int, int, str]]:
@@ -140,10 +142,8 @@ class Demo:
             mine = [p for p in pods if all(p["metadata"].get("labels", {}).get(k) == v for k, v in component.items())]
             running = sum(1 for p in mine if (p.get("status") or {}).get("phase") == "Running")
             ready = [p for p in mine if _ready(p)]
-            why = ""
-            waiting = next((p for p in mine if not _ready(p) and (p.get("status") or {}).get("podIP")), None)
-            if waiting is not None:
-                why = _readyz(waiting["status"]["podIP"])
+            unready = next((p for p in mine if not _ready(p)), None)
+            why = _why_not_ready(unready) if unready is not None else ""
             found[name] = (running, len(mine), len(ready), why)
         return found
 
@@ -187,8 +187,9 @@ class Demo:
         lines += [
             f"  operator: {self.leader() or 'no leader'} leads ({chart.RELEASE} chart, namespace {chart.NAMESPACE})",
             "",
-            "CloudNativePG and redis-operator do not run here yet: the data tier reports no status, so the",
-            "services that need Postgres are Running but not Ready, and Ready stays False and says why.",
+            "CloudNativePG and redis-operator do not run here yet: the data tier reports no status, the",
+            "services that need Postgres wait for the Secret CloudNativePG creates, notification waits for",
+            "Redis, and Ready stays False and says why. Everything above is read from the cluster.",
             f"kubectl: export KUBECONFIG={self.cluster.plane.kubeconfig}",
             f"prometheus: {self.prometheus.url if self.prometheus else '-'}",
             f"logs: {self.workdir}",
@@ -205,6 +206,17 @@ class Demo:
 def _ready(pod: dict[str, Any]) -> bool:
     conditions = (pod.get("status") or {}).get("conditions") or []
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def _why_not_ready(pod: dict[str, Any]) -> str:
+    """A container waiting to start says on what; a running one, what its /readyz says."""
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    waiting = (statuses[0].get("state") or {}).get("waiting") if statuses else None
+    if waiting:
+        return f"{waiting.get('reason')}: {waiting.get('message') or ''}".strip()
+    if (pod.get("status") or {}).get("phase") != "Running" or not pod["status"].get("podIP"):
+        return str((pod.get("status") or {}).get("phase", "Pending"))
+    return _readyz(pod["status"]["podIP"])
 
 
 def _readyz(pod_ip: str) -> str:
