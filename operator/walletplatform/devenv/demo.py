@@ -79,7 +79,9 @@ class Demo:
             self.prometheus.backfill(prometheus.openmetrics(traffic, labels))
         self.prometheus.start()
         say(f"operator: helm install {chart.CHART.name} (two replicas of the local operator image)")
-        chart.install(self.cluster.binaries.helm, self.cluster.plane.kubeconfig)
+        # A 10 s resync (the chart's default is 60 s) so that the platform's status shows the pods' readiness
+        # within the demo's first minute: the operator does not watch its children yet.
+        chart.install(self.cluster.binaries.helm, self.cluster.plane.kubeconfig, {"resyncSeconds": 10})
         processes.wait_until(lambda: self.leader() is not None, 90, "an operator replica leading")
         say(f"operator: {self.leader()} leads")
         self._apply_examples(say)
@@ -111,7 +113,8 @@ class Demo:
                 self.client.apply(policy, "walletctl-demo")
 
     def reconciled(self) -> tuple[bool, str]:
-        """(done, why not): Reconciled=True for the current generation and every policy decided."""
+        """(done, why not): Reconciled=True for the current generation, every policy decided, the
+        api-gateway (which needs no data tier) ready in the platform's status, every pod settled."""
         assert self.client is not None
         meta = self.platform["metadata"]
         body = self.client.get(API, "WalletPlatform", meta["name"], meta["namespace"]) or {}
@@ -122,6 +125,12 @@ class Demo:
         for policy in self.client.list(API, "ScalingPolicy", meta["namespace"]):
             if not (policy.get("status") or {}).get("services"):
                 return False, f"ScalingPolicy {policy['metadata']['name']}: no decision yet"
+        gateway = ((body.get("status") or {}).get("components") or {}).get("api-gateway") or {}
+        if not gateway.get("ready"):
+            return (
+                False,
+                f"api-gateway (needs no data tier) not ready in the platform's status: {gateway.get('message')}",
+            )
         for name, (running, total, ready, why) in self.service_pods().items():
             # Settled: every pod Ready, or running and saying why not, or waiting on a named cause
             # (a Secret the data tier's operator creates); not still being created.
