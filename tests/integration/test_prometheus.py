@@ -6,12 +6,16 @@ from __future__ import annotations
 import contextlib
 import datetime
 import http.server
+import json
 import math
 import pathlib
 import socket
+import subprocess
+import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 from prometheus_api_client import PrometheusConnect
 from walletplatform.backtest import trace
@@ -119,3 +123,50 @@ def test_unreachable_hung_and_503_prometheus_are_named_and_asked_once() -> None:
 
 def _dt(epoch: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(epoch, datetime.UTC)
+
+
+def _backtest(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-W", "error", "-m", "walletplatform.cli.main", "backtest", "--peak-replicas", "10"]
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_backtest_reads_its_history_from_prometheus(tmp_path: pathlib.Path) -> None:
+    now = time.time()
+    days = 9
+    minutes = np.arange(days * 1440)
+    rate = 50 + 40 * np.sin(2 * np.pi * minutes / 1440)  # requests per second, a daily cycle
+    history = series.Series(now - 600 - days * series.DAY, 60.0, rate)
+    server = prometheus.Prometheus(tmp_path)
+    server.backfill(prometheus.openmetrics(history, {"service": "wallet-dev-transaction"}))
+    server.start()
+    query = 'sum(rate(http_requests_total{service="wallet-dev-transaction"}[5m]))'
+    try:
+        result = _backtest("--prometheus", server.url, "--query", query, "--since", f"{days}d", "--json")
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""
+        out = json.loads(result.stdout)
+        assert out["meta"]["minutes_scored"] > 1.5 * 1440  # the days after the first week
+        assert out["meta"]["trace_notes"][0] == f"history from {server.url}: {query} over {days}d at 1m"
+        assert out["strategies"]["reactive"]["replica_hours"] > 0
+        # The query can come from a ScalingPolicy, as the operator would run it.
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(
+            "apiVersion: wallet.platform.io/v1alpha1\nkind: ScalingPolicy\nmetadata: {name: p, namespace: n}\n"
+            f"spec:\n  platformRef: wallet-dev\n  services: [transaction]\n  predictive:\n    query: '{query}'\n"
+        )
+        result = _backtest("--prometheus", server.url, "--policy", str(policy), "--since", f"{days}d", "--json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["meta"]["minutes_scored"] == out["meta"]["minutes_scored"]
+        result = _backtest("--prometheus", server.url, "--query", "sum(rate(nothing_total[5m]))", "--since", "9d")
+        assert result.returncode == 1
+        assert (
+            result.stderr.strip()
+            == f"--prometheus: {server.url}: empty: the query returned no series (not read as zero demand)"
+        )
+    finally:
+        server.stop()
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    result = _backtest("--prometheus", f"http://127.0.0.1:{port}", "--query", query, "--since", "9d")
+    assert result.returncode == 1 and result.stderr.startswith(f"--prometheus: http://127.0.0.1:{port}: unavailable:")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -90,7 +91,8 @@ def learned_schedule(minute: series.Series, first_week_end: int, config: Config,
     """Without a policy file: the schedule an engineer would write from the first week, business hours
     at the median daily peak, the rest at the static minimum. Returns a floor per hour of day."""
     hours = minute.values[:first_week_end].reshape(-1, 60)
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # an hour with no sample is NaN here, not a "mean of empty slice" warning
+        warnings.simplefilter("ignore", RuntimeWarning)
         hourly = np.nanmean(hours, axis=1)
     start_hour = int((minute.start // 3600) % 24)
     by_hour = np.full(24, np.nan)
@@ -137,6 +139,15 @@ def run(data: series.Series, config: Config) -> dict[str, object]:
             [errors.Problem(path="--trace", message="must span more than one week: the first week is history only")]
         )
     demand = minute.values
+    if not np.any(~np.isnan(demand[first_week:])):
+        raise errors.SpecError(
+            [
+                errors.Problem(
+                    path="--trace",
+                    message="every minute after the first week (history only) is a gap: nothing to score",
+                )
+            ]
+        )
     cap, target = config.capacity, config.target
     needed = np.ceil(np.nan_to_num(demand[first_week:]) / (cap * target))
     low = config.service.min_replicas

@@ -1,5 +1,6 @@
-"""Read a demand trace (CSV: a timestamp column and a value column, any regular resolution) into a
-Series at its native step. Missing rows and empty or NA values are NaN: gaps are missing data, not
+"""Read a demand trace (CSV: a timestamp column and a value column, any regular resolution; by default
+the first two columns, or any two chosen by header name or 0-based index) into a Series at its
+native step. Missing rows and empty or NA values are NaN: gaps are missing data, not
 zero traffic.
 
 Real traces come in many shapes, and each is read rather than rejected where the meaning is clear:
@@ -80,22 +81,59 @@ def _value(text: str) -> float:
     return value
 
 
-def _is_data(row: list[str]) -> bool:
+def _is_data(row: list[str], columns: tuple[int, int] = (0, 1)) -> bool:
     try:
-        _Clock(None)(row[0])
-        _value(row[1])
+        _Clock(None)(row[columns[0]])
+        _value(row[columns[1]])
     except (ValueError, IndexError):
         return False
     return True
 
 
-def read_trace(text: str, source: str = "trace", zero_fill_max: float = 0.0, timezone: ZoneInfo | None = None) -> Trace:
+def _column(choice: str | None, default: int, flag: str, header: list[str], source: str) -> int:
+    """The index of a column given by header name or 0-based index; an error lists the file's columns."""
+    if choice is None:
+        return default
+    if choice.strip().isdigit():
+        index = int(choice)
+        if index >= len(header):
+            raise errors.SpecError(
+                [
+                    errors.Problem(
+                        path=flag, message=f"column {index} does not exist: {source} has {len(header)} columns"
+                    )
+                ]
+            )
+        return index
+    if choice not in header:
+        names = ", ".join(repr(name) for name in header)
+        raise errors.SpecError(
+            [errors.Problem(path=flag, message=f"no column {choice!r} in {source}; its columns: {names}")]
+        )
+    return header.index(choice)
+
+
+def read_trace(
+    text: str,
+    source: str = "trace",
+    zero_fill_max: float = 0.0,
+    timezone: ZoneInfo | None = None,
+    *,
+    time_column: str | None = None,
+    value_column: str | None = None,
+) -> Trace:
     """Parse CSV text; the step is the most common interval between rows.
 
-    ``zero_fill_max`` fills gaps up to that many seconds with 0 for traces that omit zero rows (the NASA
-    log has no row for a minute without requests); longer gaps stay NaN."""
+    ``time_column`` and ``value_column`` choose the columns by header name or 0-based index (default
+    the first two). ``zero_fill_max`` fills gaps up to that many seconds with 0 for traces that omit
+    zero rows (the NASA log has no row for a minute without requests); longer gaps stay NaN."""
     rows = [(number, row) for number, row in enumerate(csv.reader(io.StringIO(text)), start=1) if row]
-    if rows and not _is_data(rows[0][1]):
+    first = rows[0][1] if rows else []
+    columns = (
+        _column(time_column, 0, "--time-column", first, source),
+        _column(value_column, 1, "--value-column", first, source),
+    )
+    if rows and not _is_data(first, columns):
         rows = rows[1:]  # the header
     if len(rows) < 2:
         raise errors.SpecError([errors.Problem(path=source, message="needs at least two rows of timestamp,value")])
@@ -103,11 +141,12 @@ def read_trace(text: str, source: str = "trace", zero_fill_max: float = 0.0, tim
     times, values = np.empty(len(rows)), np.empty(len(rows))
     for i, (number, row) in enumerate(rows):
         try:
-            times[i], values[i] = clock(row[0]), _value(row[1])
+            times[i], values[i] = clock(row[columns[0]]), _value(row[columns[1]])
         except (ValueError, IndexError) as exc:
-            why = str(exc) if isinstance(exc, ValueError) else "fewer than two columns"
+            why = str(exc) if isinstance(exc, ValueError) else f"fewer than {max(columns) + 1} columns"
+            cells = [row[c] if c < len(row) else None for c in columns]
             raise errors.SpecError(
-                [errors.Problem(path=f"{source}:{number}", message=f"cannot read {row!r} as timestamp,value: {why}")]
+                [errors.Problem(path=f"{source}:{number}", message=f"cannot read {cells!r} as timestamp,value: {why}")]
             ) from None
     notes = [f"{clock.folds} repeated local hour(s) read as the second pass"] if clock.folds else []
     if np.any(np.diff(times) < 0):

@@ -1,16 +1,30 @@
-"""walletctl backtest: replay a demand trace through every strategy and print the scores."""
+"""walletctl backtest: replay a demand history through every strategy and print the scores. The history
+is a CSV file (``--trace``, columns chosen by name or index) or a range query against Prometheus
+(``--prometheus``, through the same adapter the operator uses)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import pathlib
+import sys
+import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
 
 from walletplatform import catalog
 from walletplatform.backtest import run, trace
 from walletplatform.cli import io
+from walletplatform.clients import prometheus
+from walletplatform.forecast import series
 from walletplatform.models import common, errors, resources, scaling
+from walletplatform.scaling import demand as demand_history
+
+# At most this many points of Prometheus history (a year at 1 minute is 525,600): the range queries
+# are chunked by the adapter, but an unbounded --since/--step pair must not become millions of them.
+MAX_PROMETHEUS_POINTS = 2_000_000
+EXIT_SOURCE_TROUBLE = 1
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
@@ -23,18 +37,27 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         problems.append(errors.Problem(path="--peak-replicas", message="must be >= 1"))
     if not 0 < args.target <= 1:
         problems.append(errors.Problem(path="--target", message="must be in (0, 1]"))
+    if (args.trace is None) == (args.prometheus is None):
+        problems.append(errors.Problem(path="--trace/--prometheus", message="give exactly one source of history"))
+    if args.prometheus is None and (args.query or args.since):
+        problems.append(errors.Problem(path="--query/--since", message="only with --prometheus"))
+    if args.trace is None and (args.time_column is not None or args.value_column is not None):
+        problems.append(errors.Problem(path="--time-column/--value-column", message="only with --trace"))
     if problems:
         raise errors.SpecError(problems)
     startup, zero_fill = _seconds("--startup", args.startup), _seconds("--zero-fill-max", args.zero_fill_max)
-    zone = _zone(args.timezone)
-    try:
-        text = pathlib.Path(args.trace).read_text()
-    except OSError as exc:
-        raise errors.SpecError(
-            [errors.Problem(path="--trace", message=f"cannot read {args.trace}: {exc.strerror}")]
-        ) from None
-    read = trace.read_trace(text, args.trace, zero_fill, zone)
-    native, notes = read.data, list(read.notes)
+    if args.prometheus is not None:
+        loaded = _from_prometheus(args)
+        if isinstance(loaded, demand_history.Trouble):
+            print(f"--prometheus: {args.prometheus}: {loaded}", file=sys.stderr)
+            return EXIT_SOURCE_TROUBLE
+        gaps = int(np.count_nonzero(np.isnan(loaded.values)))
+        notes = [f"history from {args.prometheus}: {args.query} over {args.since or '30d'} at {args.step}"]
+        if gaps:
+            notes.append(f"{gaps} of {len(loaded)} points are gaps (no sample): skipped, not read as zero")
+        native = loaded
+    else:
+        native, notes = _from_csv(args, zero_fill)
     if native.step < 60:
         notes.append(f"{native.step:g}s samples averaged to 1-minute rates")
     demand = trace.per_minute(native)  # what is replayed, sized and forecast from, as Prometheus would give it
@@ -72,6 +95,58 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         )
     print(json.dumps(result["meta"]))
     return 0
+
+
+def _from_csv(args: argparse.Namespace, zero_fill: float) -> tuple[series.Series, list[str]]:
+    zone = _zone(args.timezone)
+    try:
+        text = pathlib.Path(args.trace).read_text()
+    except OSError as exc:
+        raise errors.SpecError(
+            [errors.Problem(path="--trace", message=f"cannot read {args.trace}: {exc.strerror}")]
+        ) from None
+    read = trace.read_trace(
+        text, args.trace, zero_fill, zone, time_column=args.time_column, value_column=args.value_column
+    )
+    return read.data, list(read.notes)
+
+
+def _policy_query(path: str) -> str | None:
+    """The predictive query of a ScalingPolicy file, read before the policy itself is validated (its
+    capacity is sized from the history this query returns)."""
+    document = io.read_documents(path)[0]
+    spec = document.get("spec") if isinstance(document, dict) else None
+    predictive = spec.get("predictive") if isinstance(spec, dict) else None
+    query = predictive.get("query") if isinstance(predictive, dict) else None
+    return query if isinstance(query, str) and query.strip() else None
+
+
+def _from_prometheus(args: argparse.Namespace) -> series.Series | demand_history.Trouble:
+    """The history of ``--query`` (or the policy's query) over ``--since`` at ``--step``, through the
+    operator's Prometheus adapter: chunked range queries, every failure a named trouble."""
+    since, step = _seconds("--since", args.since or "30d"), _seconds("--step", args.step)
+    problems = []
+    if step < 1:
+        problems.append(errors.Problem(path="--step", message="must be at least 1s"))
+    elif since / step > MAX_PROMETHEUS_POINTS:
+        problems.append(
+            errors.Problem(
+                path="--since", message=f"{since / step:.0f} points at --step; at most {MAX_PROMETHEUS_POINTS}"
+            )
+        )
+    if not args.prometheus.startswith(("http://", "https://")):
+        problems.append(errors.Problem(path="--prometheus", message=f"{args.prometheus!r} is not an http(s) URL"))
+    query = args.query or (_policy_query(args.policy) if args.policy else None)
+    if query is None:
+        problems.append(
+            errors.Problem(path="--query", message="give one, or a --policy whose spec.predictive has a query")
+        )
+    if problems:
+        raise errors.SpecError(problems)
+    assert query is not None
+    args.query = query
+    client = prometheus.Prometheus(args.prometheus, args.prometheus_timeout)
+    return client.fetch_history(query, since, step, time.time())
 
 
 def _policy(path: str, capacity: float) -> scaling.ScalingPolicySpec:
@@ -124,7 +199,14 @@ def _plot(path: str, curves: dict[str, list[float]]) -> None:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("backtest", help="replay a demand trace through HPA, schedules and predictive floors")
-    parser.add_argument("--trace", required=True, help="CSV with a timestamp column and a value column")
+    parser.add_argument("--trace", help="CSV with a timestamp column and a value column (or --prometheus)")
+    parser.add_argument("--time-column", help="the timestamp column of --trace: header name or 0-based index (0)")
+    parser.add_argument("--value-column", help="the demand column of --trace: header name or 0-based index (1)")
+    parser.add_argument("--prometheus", help="read the history from this Prometheus URL instead of a CSV")
+    parser.add_argument("--query", help="PromQL for the demand (default: the --policy's predictive query)")
+    parser.add_argument("--since", help="how much history to read from Prometheus (default 30d)")
+    parser.add_argument("--step", default="1m", help="resolution of the Prometheus history (default 1m)")
+    parser.add_argument("--prometheus-timeout", type=float, default=10.0, help="seconds per range query")
     parser.add_argument(
         "--policy",
         help="ScalingPolicy file: its schedules and predictive settings (the flags set capacityPerReplica)",
