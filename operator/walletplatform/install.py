@@ -26,6 +26,7 @@ PLURALS = {
     "NetworkPolicy": "networkpolicies",
     "VerticalPodAutoscaler": "verticalpodautoscalers",
     "ServiceMonitor": "servicemonitors",
+    "PodMonitor": "podmonitors",
     "PrometheusRule": "prometheusrules",
 }
 OPERATOR_LABELS = {"app.kubernetes.io/name": "wallet-operator", "app.kubernetes.io/part-of": "wallet-platform"}

@@ -30,7 +30,7 @@ def test_demo_exits_zero_once_reconciled_and_tears_down(tmp_path: pathlib.Path) 
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
-    assert "Reconciled  True   Applied: all 47 objects applied" in out
+    assert "Reconciled  True   Applied: all 50 objects applied" in out
     assert "wallet-dev-transaction" in out and "wallet-scaler" in out
     assert "PrometheusHealthy: True" in out and "predictive:" in out
     # Real pods: the gateway Running and Ready; the others say on what they wait (no data tier yet).

@@ -32,6 +32,7 @@ THIRD_PARTY: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "v0.85.0",
         (
             "example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml",
+            "example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml",
             "example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml",
         ),
     ),

@@ -89,7 +89,11 @@ class Postgres(common.WalletModel):
     )
 
     instances: int = Field(default=3, ge=1, le=20, description="1 primary + (instances-1) replicas.")
-    version: str = Field(default="16.4", pattern=r"^[0-9]+(\.[0-9]+)?$", description="PostgreSQL version.")
+    version: str = Field(
+        default="17",
+        pattern=r"^[0-9]+(\.[0-9]+)?$",
+        description="PostgreSQL version (the image tag); 17 is what Debian trixie and CloudNativePG's images ship.",
+    )
     storage: Storage = Field(default_factory=lambda: Storage(size="20Gi"), description="Data volume.")
     memory: common.Quantity = Field(default="2Gi", description="Memory per instance; tuning is derived.")
     cpu: common.Quantity = Field(default="1", description="CPU per instance.")

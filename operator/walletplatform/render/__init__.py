@@ -20,6 +20,9 @@ PLATFORM_BUILDERS: tuple[PlatformBuilder, ...] = (
     postgres.render_cluster,
     postgres.render_pooler,
     redis.render_cluster,
+    network.render_postgres_policy,
+    network.render_pooler_policy,
+    network.render_redis_policy,
 )
 SERVICE_BUILDERS: tuple[ServiceBuilder, ...] = (
     workload.render_service_account,
@@ -45,10 +48,12 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("networking.k8s.io/v1", "NetworkPolicy"),
     ("autoscaling.k8s.io/v1", "VerticalPodAutoscaler"),
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
     ("monitoring.coreos.com/v1", "PrometheusRule"),
 )
 MONITORING_BUILDERS: tuple[PlatformBuilder, ...] = (
     monitoring.render_service_monitor,
+    postgres.render_pod_monitor,
     monitoring.render_prometheus_rule,
 )
 

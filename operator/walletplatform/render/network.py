@@ -82,3 +82,96 @@ def render_network_policy(platform: ResolvedPlatform, svc: service.ServiceDefini
             "egress": egress,
         },
     }
+
+
+# The data tier: ingress only from the platform's services that depend on it, from the data tier's own
+# pods (replication, the cluster bus, the pooler) and from its operator; metrics from any namespace.
+# Egress stays open: the instance managers and the pooler talk to the API server.
+_ANY_NAMESPACE: common.JsonValue = {"namespaceSelector": {}}
+
+
+def _operator_pods(match: dict[str, str]) -> common.JsonValue:
+    """An operator's pods, in whichever namespace it is installed."""
+    return {"namespaceSelector": {}, "podSelector": {"matchLabels": dict(match)}}
+
+
+def _dependents(platform: ResolvedPlatform, dependency: str) -> list[common.JsonValue]:
+    return [
+        _pods(labels.selector_labels(platform.name, s.name)) for s in platform.services if dependency in s.depends_on
+    ]
+
+
+def _ingress_policy(
+    platform: ResolvedPlatform, name: str, component: str, selector: common.JsonValue, rules: list[common.JsonValue]
+) -> common.Manifest:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": labels.metadata(name, platform.namespace, platform.name, component),
+        "spec": {"podSelector": selector, "policyTypes": ["Ingress"], "ingress": rules},
+    }
+
+
+def _tcp(*ports: int) -> list[common.JsonValue]:
+    return [{"protocol": "TCP", "port": port} for port in ports]
+
+
+def render_postgres_policy(platform: ResolvedPlatform) -> common.Manifest | None:
+    """Postgres instances: 5432 from the dependent services and the cluster's own pods (replicas, join
+    jobs, the pooler), 8000 (the instance manager's status) from the CloudNativePG operator, 9187 metrics."""
+    if not platform.spec.network_policies:
+        return None
+    cluster = labels.postgres_name(platform.name)
+    own = _pods({"cnpg.io/cluster": cluster})
+    operator = _operator_pods({"app.kubernetes.io/name": "cloudnative-pg"})
+    return _ingress_policy(
+        platform,
+        f"{cluster}-instances",
+        "postgres",
+        {"matchLabels": {"cnpg.io/cluster": cluster, "cnpg.io/podRole": "instance"}},
+        [
+            {"from": [*_dependents(platform, "postgres"), own], "ports": _tcp(5432)},
+            {"from": [operator, own], "ports": _tcp(8000)},
+            {"from": [_ANY_NAMESPACE], "ports": _tcp(9187)},
+        ],
+    )
+
+
+def render_pooler_policy(platform: ResolvedPlatform) -> common.Manifest | None:
+    """PgBouncer: 5432 from the dependent services, 9127 metrics."""
+    if not platform.spec.network_policies or not platform.spec.postgres.pooler.enabled:
+        return None
+    pooler = f"{labels.postgres_name(platform.name)}-pooler-rw"
+    return _ingress_policy(
+        platform,
+        pooler,
+        "postgres",
+        {"matchLabels": {"cnpg.io/poolerName": pooler}},
+        [
+            {"from": _dependents(platform, "postgres"), "ports": _tcp(5432)},
+            {"from": [_ANY_NAMESPACE], "ports": _tcp(9127)},
+        ],
+    )
+
+
+def render_redis_policy(platform: ResolvedPlatform) -> common.Manifest | None:
+    """Redis: 6379 from the dependent services, 6379 and the cluster bus 16379 from its own nodes and
+    from redis-operator, 9121 exporter metrics."""
+    if not platform.spec.network_policies:
+        return None
+    name = labels.redis_name(platform.name)
+    nodes: common.JsonValue = {
+        "matchExpressions": [{"key": "app", "operator": "In", "values": [f"{name}-leader", f"{name}-follower"]}]
+    }
+    operator = _operator_pods({"control-plane": "redis-operator"})
+    return _ingress_policy(
+        platform,
+        name,
+        "redis",
+        nodes,
+        [
+            {"from": _dependents(platform, "redis"), "ports": _tcp(6379)},
+            {"from": [{"podSelector": nodes}, operator], "ports": _tcp(6379, 16379)},
+            {"from": [_ANY_NAMESPACE], "ports": _tcp(9121)},
+        ],
+    )

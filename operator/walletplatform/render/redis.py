@@ -10,6 +10,18 @@ from walletplatform.render import labels
 
 IMAGE = "quay.io/opstree/redis"
 CONFIG_KEY = "redis-additional.conf"
+# nodes.conf (the node's cluster identity) on a volume of its own: without it a restarted master comes
+# back with a new node ID and its slots stay unreachable for good (measured with the real operator).
+NODE_CONF_SIZE = "64Mi"
+UID = 1000
+# The restricted Pod Security Standard: the operator copies an unset container securityContext as is.
+CONTAINER_SECURITY: common.JsonValue = {
+    "runAsNonRoot": True,
+    "runAsUser": UID,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 
 
 def derive_maxmemory(memory: str) -> int:
@@ -50,27 +62,49 @@ def render_cluster(platform: ResolvedPlatform) -> common.Manifest:
                 "limits": {"cpu": redis.cpu, "memory": redis.memory},
             },
         },
-        "redisLeader": {"replicas": redis.leaders, "redisConfig": {"additionalRedisConfig": f"{name}-config"}},
+        "redisLeader": {
+            "replicas": redis.leaders,
+            "redisConfig": {"additionalRedisConfig": f"{name}-config"},
+            "securityContext": CONTAINER_SECURITY,
+        },
         "redisFollower": {
             "replicas": redis.leaders * redis.followers_per_leader,
             "redisConfig": {"additionalRedisConfig": f"{name}-config"},
+            "securityContext": CONTAINER_SECURITY,
         },
-        "podSecurityContext": {"runAsUser": 1000, "fsGroup": 1000},
+        "podSecurityContext": {
+            "runAsUser": UID,
+            "runAsGroup": UID,
+            "fsGroup": UID,
+            "runAsNonRoot": True,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    storage_class = redis.persistence.storage_class if redis.persistence else None
+    storage: dict[str, common.JsonValue] = {
+        "keepAfterDelete": platform.spec.retain_data,
+        "nodeConfVolume": True,
+        "nodeConfVolumeClaimTemplate": {"spec": _claim(NODE_CONF_SIZE, storage_class)},
     }
     if redis.persistence is not None:
-        claim: dict[str, common.JsonValue] = {
-            "accessModes": ["ReadWriteOnce"],
-            "resources": {"requests": {"storage": redis.persistence.size}},
-        }
-        if redis.persistence.storage_class:
-            claim["storageClassName"] = redis.persistence.storage_class
-        spec["storage"] = {"keepAfterDelete": platform.spec.retain_data, "volumeClaimTemplate": {"spec": claim}}
+        storage["volumeClaimTemplate"] = {"spec": _claim(redis.persistence.size, storage_class)}
+    spec["storage"] = storage
     return {
         "apiVersion": "redis.redis.opstreelabs.in/v1beta2",
         "kind": "RedisCluster",
         "metadata": _metadata(platform, name),
         "spec": spec,
     }
+
+
+def _claim(size: str, storage_class: str | None) -> dict[str, common.JsonValue]:
+    claim: dict[str, common.JsonValue] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": size}},
+    }
+    if storage_class:
+        claim["storageClassName"] = storage_class
+    return claim
 
 
 def _metadata(platform: ResolvedPlatform, name: str) -> dict[str, common.JsonValue]:
