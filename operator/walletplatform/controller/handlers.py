@@ -8,20 +8,25 @@ and the periodic loops (platform resync, scaling) started on Kopf's start-up.
   operator. Children go through ownerReferences; retained data carries none.
 * the resync loop re-reads every platform every ``resync_seconds`` and reconciles it (restores a
   deleted or hand-edited child); a no-op pass only reads.
+* every background loop runs under ``guarded_loop``: no exception ends it (an API-server outage is
+  logged, counted and retried), and the liveness probe fails when a loop stops making progress.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
 
 from walletplatform import API_GROUP, API_VERSION, catalog
 from walletplatform.clients import kube
+from walletplatform.controller import metrics
 from walletplatform.controller import platform as platform_ctl
 from walletplatform.controller import settings as settings_mod
 
@@ -39,6 +44,15 @@ class Memo:
     settings: settings_mod.Settings
     heartbeat: float = dataclasses.field(default_factory=time.monotonic)
     tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
+    # Each background loop's last completed iteration (monotonic), and how long it may go without one:
+    # liveness fails when a loop is stuck or dead, not when its iterations fail (an outage).
+    progress: dict[str, float] = dataclasses.field(default_factory=dict)
+    deadlines: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def stalled(self, now: float | None = None) -> list[str]:
+        """The loops that made no progress within their deadline."""
+        at = time.monotonic() if now is None else now
+        return sorted(name for name, last in self.progress.items() if at - last > self.deadlines.get(name, 60.0))
 
 
 def configure(kopf_settings: kopf.OperatorSettings) -> None:
@@ -72,25 +86,48 @@ def _reconcile_handler(settings: settings_mod.Settings) -> Any:
     return handler
 
 
-async def _resync_loop(memo: Memo) -> None:
-    """Every resync period: list the platforms once, reconcile each (in a thread: the client is sync)."""
-    settings = memo.settings
+MAX_BACKOFF_SECONDS = 30.0
+
+
+async def guarded_loop(memo: Memo, name: str, period: float, iteration: Callable[[], Awaitable[None]]) -> None:
+    """Run ``iteration`` every ``period`` seconds forever: any exception is logged, counted in
+    ``wallet_operator_loop_errors_total`` and retried after a growing backoff (never longer than the
+    period); each completed iteration, failed or not, is progress for the liveness probe."""
+    memo.deadlines[name] = 3 * period + 30
+    memo.progress[name] = time.monotonic()
+    failures = 0
     while True:
-        await asyncio.sleep(settings.resync_seconds)
         try:
-            bodies = await asyncio.to_thread(_list_platforms, memo)
-        except kube.ApiError as exc:
-            log.warning("resync: cannot list WalletPlatforms: %s", exc.message)
+            await iteration()
+            failures = 0
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            failures += 1
+            metrics.LOOP_ERRORS.labels(name).inc()
+            log.exception("%s loop: iteration failed (%d in a row); retrying", name, failures)
+        metrics.LOOP_ITERATIONS.labels(name).inc()
+        memo.progress[name] = time.monotonic()
+        await asyncio.sleep(period if not failures else min(period, 2.0 ** min(failures, 5), MAX_BACKOFF_SECONDS))
+
+
+async def _resync_once(memo: Memo) -> None:
+    """List the platforms once, reconcile each (in a thread: the client is sync)."""
+    bodies = await asyncio.to_thread(_list_platforms, memo)
+    log.info("resync: %d platform(s)", len(bodies))
+    for body in bodies:
+        if (body.get("metadata") or {}).get("deletionTimestamp"):
             continue
-        for body in bodies:
-            if (body.get("metadata") or {}).get("deletionTimestamp"):
-                continue
-            try:
-                await asyncio.to_thread(
-                    platform_ctl.reconcile_platform, memo.client, body, memo.catalog, trigger="resync"
-                )
-            except Exception:  # one platform's failure must not stop the others' resync
-                log.exception("resync of %s/%s failed", body["metadata"]["namespace"], body["metadata"]["name"])
+        try:
+            await asyncio.to_thread(platform_ctl.reconcile_platform, memo.client, body, memo.catalog, trigger="resync")
+        except Exception:  # one platform's failure must not stop the others' resync
+            log.exception("resync of %s/%s failed", body["metadata"]["namespace"], body["metadata"]["name"])
+
+
+async def _resync_loop(memo: Memo) -> None:
+    """Every resync period, after the first: the safety net that restores deleted or edited children."""
+    await asyncio.sleep(memo.settings.resync_seconds)
+    await guarded_loop(memo, "resync", memo.settings.resync_seconds, lambda: _resync_once(memo))
 
 
 async def _heartbeat_loop(memo: Memo) -> None:
@@ -98,6 +135,14 @@ async def _heartbeat_loop(memo: Memo) -> None:
     while True:
         memo.heartbeat = time.monotonic()
         await asyncio.sleep(2)
+
+
+def _loop_ended(memo: Memo, task: asyncio.Task[None]) -> None:
+    """A loop task only ends when cancelled at shutdown; any other end is a bug: make liveness fail."""
+    if task.cancelled():
+        return
+    log.error("a background loop ended: %r", task.exception())
+    memo.progress[f"ended:{task.get_name()}"] = float("-inf")
 
 
 def _list_platforms(memo: Memo) -> list[dict[str, Any]]:
@@ -125,7 +170,9 @@ def build_registry(settings: settings_mod.Settings, extra_loops: tuple[Any, ...]
     @kopf.on.startup(registry=registry)
     async def start_loops(memo: Memo, **_: Any) -> None:
         for loop in (_resync_loop, _heartbeat_loop, *extra_loops):
-            memo.tasks.append(asyncio.create_task(loop(memo)))
+            task = asyncio.create_task(loop(memo))
+            task.add_done_callback(functools.partial(_loop_ended, memo))
+            memo.tasks.append(task)
 
     @kopf.on.cleanup(registry=registry)
     async def stop_loops(memo: Memo, **_: Any) -> None:

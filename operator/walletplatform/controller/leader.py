@@ -3,8 +3,12 @@
 Only the leader runs Kopf at all, so a standby never watches, writes or posts anything; peering in
 Kopf would pause resource handlers but not our periodic resync and scaling loops. Expiry is judged
 the client-go way: a lease is free when its record has not changed for ``leaseDurationSeconds`` of
-*our* monotonic clock, so clock skew between replicas does not matter. A leader that cannot renew
-within the lease duration steps down (the process exits and restarts as a standby)."""
+*our* monotonic clock, so clock skew between replicas does not matter.
+
+A leader renews every fifth of the lease and stops leading when it has not renewed for two thirds of
+it (client-go's renew deadline), so it has stopped working before a standby can see the lease expire.
+No error ends the renewals: an unreachable API server (urllib3's MaxRetryError, a timeout) is logged,
+counted in ``wallet_operator_lease_errors_total`` and tried again."""
 
 from __future__ import annotations
 
@@ -31,14 +35,16 @@ class Lease:
     def __init__(self, client: kube.Kube, settings: settings_mod.Settings) -> None:
         self.client = client
         self.settings = settings
-        self.retry_seconds = settings.lease_seconds / 3
+        self.retry_seconds = settings.lease_seconds / 3  # a standby's attempts
+        self.renew_seconds = settings.lease_seconds / 5  # the leader's renewals
+        self.renew_deadline = settings.lease_seconds * 2 / 3
         self._observed: tuple[Any, ...] | None = None
         self._observed_at = 0.0
         self.renewed_at: float | None = None
 
     @property
     def is_leader(self) -> bool:
-        return self.renewed_at is not None and time.monotonic() - self.renewed_at < self.settings.lease_seconds
+        return self.renewed_at is not None and time.monotonic() - self.renewed_at < self.renew_deadline
 
     def _spec(self, transitions: int, acquired: str | None) -> dict[str, Any]:
         now = _micro_time()
@@ -72,6 +78,9 @@ class Lease:
             duration = float(spec.get("leaseDurationSeconds") or self.settings.lease_seconds)
             expired = time.monotonic() - self._observed_at >= duration
             if holder and holder != self.settings.identity and not expired:
+                if self.renewed_at is not None:
+                    log.error("the lease is held by %s: stepping down", holder)
+                    self.renewed_at = None
                 return self._lost()
             transitions = int(spec.get("leaseTransitions") or 0)
             mine = holder == self.settings.identity
@@ -81,7 +90,12 @@ class Lease:
             self.client.replace(lease)
             return self._won()
         except kube.ApiError as exc:
+            metrics.LEASE_ERRORS.labels("api").inc()
             log.info("lease %s/%s not taken: %s", namespace, name, exc.message)
+            return self._lost()
+        except Exception as exc:  # the API server unreachable, a timeout, a bad answer: try again later
+            metrics.LEASE_ERRORS.labels(type(exc).__name__).inc()
+            log.warning("lease %s/%s: %s: %s", namespace, name, type(exc).__name__, str(exc)[:200])
             return self._lost()
 
     def _won(self) -> bool:
@@ -107,13 +121,14 @@ class Lease:
         """Give the lease up on a clean shutdown so the standby takes over at once."""
         if not self.is_leader:
             return
-        lease = self.client.get(*LEASE, self.settings.lease_name, self.settings.lease_namespace)
-        if lease and (lease.get("spec") or {}).get("holderIdentity") == self.settings.identity:
-            lease["spec"]["holderIdentity"] = None
-            lease["spec"]["leaseDurationSeconds"] = 1
-            try:
-                self.client.replace(lease)
-            except kube.ApiError as exc:
-                log.info("could not release the lease: %s", exc.message)
         self.renewed_at = None
         metrics.LEADER.set(0)
+        try:
+            lease = self.client.get(*LEASE, self.settings.lease_name, self.settings.lease_namespace)
+            if lease and (lease.get("spec") or {}).get("holderIdentity") == self.settings.identity:
+                lease["spec"]["holderIdentity"] = None
+                lease["spec"]["leaseDurationSeconds"] = 1
+                self.client.replace(lease)
+                log.info("released the leader lease")
+        except Exception as exc:  # shutting down: the lease then expires on its own
+            log.info("could not release the lease: %s: %s", type(exc).__name__, str(exc)[:200])

@@ -7,6 +7,7 @@ beats; 503 when the loop is stuck, so the kubelet restarts it. Logs are JSON lin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.server
 import json
 import logging
@@ -45,8 +46,12 @@ class JsonFormatter(logging.Formatter):
 def _serve_liveness(port: int, memo_ref: list[handlers.Memo]) -> http.server.ThreadingHTTPServer:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            alive = not memo_ref or time.monotonic() - memo_ref[0].heartbeat < STUCK_SECONDS
+            stalled = memo_ref[0].stalled() if memo_ref else []
+            stuck = bool(memo_ref) and time.monotonic() - memo_ref[0].heartbeat >= STUCK_SECONDS
+            alive = not stuck and not stalled
             text = ("leader" if memo_ref else "standby") if alive else "event loop stuck"
+            if stalled and not stuck:
+                text = f"no progress in: {', '.join(stalled)}"
             self.send_response(200 if alive else 503)
             self.end_headers()
             self.wfile.write(text.encode())
@@ -60,9 +65,15 @@ def _serve_liveness(port: int, memo_ref: list[handlers.Memo]) -> http.server.Thr
 
 
 def _renew_loop(lease: leader.Lease, stop: threading.Event, term: threading.Event) -> None:
-    """Renew until the process stops; when renewal fails for a whole lease, end this leadership term."""
-    while not stop.wait(lease.retry_seconds) and not term.is_set():
-        if not lease.acquire_or_renew():
+    """Renew until the process stops; when renewal fails past the renew deadline, end this leadership
+    term. ``acquire_or_renew`` catches every error; the guard below keeps the thread alive regardless."""
+    while not stop.wait(lease.renew_seconds) and not term.is_set():
+        try:
+            leading = lease.acquire_or_renew()
+        except Exception:
+            log.exception("lease renewal failed")
+            leading = lease.is_leader
+        if not leading:
             log.error("lost the leader lease; stopping work until it is won again")
             term.set()
             return
@@ -85,10 +96,11 @@ def run(settings: settings_mod.Settings, extra_loops: tuple[Any, ...] = ()) -> i
     _serve_liveness(settings.liveness_port, memo_ref)
 
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     lease = leader.Lease(client, settings)
     while not stop.is_set():
+        # (Again each term: Kopf's loop installs handlers of its own and leaves the defaults behind.)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
         log.info("waiting for lease %s/%s as %s", settings.lease_namespace, settings.lease_name, settings.identity)
         if not lease.wait_until_leader(stop):
             break
@@ -98,19 +110,7 @@ def run(settings: settings_mod.Settings, extra_loops: tuple[Any, ...] = ()) -> i
         memo_ref[:] = [memo]
         kopf_settings = kopf.OperatorSettings()
         handlers.configure(kopf_settings)
-        either = threading.Event()
-        threading.Thread(target=_end_of_term, args=(stop, term, either), daemon=True, name="term").start()
-        asyncio.run(
-            kopf.operator(
-                registry=handlers.build_registry(settings, extra_loops),
-                settings=kopf_settings,
-                clusterwide=not settings.namespaces,
-                namespaces=settings.namespaces,
-                standalone=True,
-                memo=memo,
-                stop_flag=either,
-            )
-        )
+        asyncio.run(_lead(settings, extra_loops, kopf_settings, memo, stop=stop, term=term))
         memo_ref.clear()
         if not term.is_set():  # Kopf stopped on a signal (it installs its own handlers while running)
             stop.set()
@@ -119,8 +119,40 @@ def run(settings: settings_mod.Settings, extra_loops: tuple[Any, ...] = ()) -> i
     return 0
 
 
-def _end_of_term(stop: threading.Event, term: threading.Event, either: threading.Event) -> None:
-    """Set ``either`` (Kopf's stop flag) once the process stops or the leadership term ends."""
-    while not stop.wait(0.5) and not term.is_set():
-        pass
-    either.set()
+async def _lead(
+    settings: settings_mod.Settings,
+    extra_loops: tuple[Any, ...],
+    kopf_settings: kopf.OperatorSettings,
+    memo: handlers.Memo,
+    *,
+    stop: threading.Event,
+    term: threading.Event,
+) -> None:
+    """Kopf until the process stops or the term ends. Kopf's stop flag is an asyncio future set from a
+    watcher thread, never a threading.Event: Kopf waits on a threading.Event in an executor thread, and
+    asyncio.run then waits for that thread forever after Kopf itself stopped on SIGTERM."""
+    loop = asyncio.get_running_loop()
+    flag: asyncio.Future[None] = loop.create_future()
+
+    def release() -> None:
+        if not flag.done():
+            flag.set_result(None)
+
+    def watch() -> None:
+        while not stop.wait(0.2) and not term.is_set() and not flag.done():
+            pass
+        if not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(release)
+
+    threading.Thread(target=watch, daemon=True, name="term").start()
+    await kopf.operator(
+        registry=handlers.build_registry(settings, extra_loops),
+        settings=kopf_settings,
+        clusterwide=not settings.namespaces,
+        namespaces=settings.namespaces,
+        standalone=True,
+        memo=memo,
+        stop_flag=flag,
+    )
+    release()  # Kopf stopped by itself (a signal): let the watcher end

@@ -41,3 +41,14 @@ PROMETHEUS_TROUBLE = prometheus_client.Counter(
     f"{PREFIX}_prometheus_trouble_total", "Demand queries that failed, by named case.", ["kind"]
 )
 LEADER = prometheus_client.Gauge(f"{PREFIX}_leader", "1 while this process holds the leader lease.")
+LOOP_ERRORS = prometheus_client.Counter(
+    f"{PREFIX}_loop_errors_total",
+    "Iterations of a background loop that failed (logged, backed off, retried).",
+    ["loop"],
+)
+LOOP_ITERATIONS = prometheus_client.Counter(
+    f"{PREFIX}_loop_iterations_total", "Iterations a background loop completed, failed or not.", ["loop"]
+)
+LEASE_ERRORS = prometheus_client.Counter(
+    f"{PREFIX}_lease_errors_total", "Lease renewals or acquisitions that failed on an error.", ["kind"]
+)

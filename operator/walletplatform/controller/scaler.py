@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -284,12 +283,8 @@ def _camel(kind: str) -> str:
 async def scaling_loop(memo: handlers.Memo, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
     """Started by the operator on Kopf start-up (leader only): ticks every few seconds."""
     engine = Engine(memo.client, memo.catalog, memo.settings)
-    while True:
-        started = time.monotonic()
-        try:
-            await asyncio.to_thread(engine.tick, clock())
-        except kube.ApiError as exc:
-            log.warning("scaling tick: %s", exc.message)
-        except Exception:  # the loop must survive anything one cycle meets
-            log.exception("scaling tick failed")
-        await asyncio.sleep(max(0.5, TICK_SECONDS - (time.monotonic() - started)))
+
+    async def tick() -> None:
+        await asyncio.to_thread(engine.tick, clock())
+
+    await handlers.guarded_loop(memo, "scaling", TICK_SECONDS, tick)
