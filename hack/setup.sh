@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything a fresh machine needs, then is a no-op on later runs:
-# Debian packages (Prometheus with promtool, openssl; the node's containerd, runc, CNI plugins and
+# Debian packages (Prometheus with promtool, openssl, PostgreSQL and Redis for the reference service's
+# tests; the node's containerd, runc, CNI plugins and
 # iptables; mmdebstrap and buildah for images), a virtualenv with the project, the control-plane and
 # node binaries built from Go module sources (cached outside the clone by version), and the local
 # images built from the project's Dockerfiles (cached outside the clone by content).
@@ -10,7 +11,7 @@ phase() { printf '\n== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
 start=$SECONDS
 
 phase "Debian packages"
-PACKAGES=(prometheus openssl containerd runc containernetworking-plugins iptables conntrack mmdebstrap buildah)
+PACKAGES=(prometheus openssl postgresql redis-server containerd runc containernetworking-plugins iptables conntrack mmdebstrap buildah)
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

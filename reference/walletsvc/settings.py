@@ -66,6 +66,7 @@ def parse(env: Mapping[str, str]) -> Settings:
             env["DB_NAME"],
             env["DB_USER"],
             env["DB_PASSWORD"],
+            _int(env, "DB_PORT", 5432, 1, 65535),
         )
     redis = None
     if env.get("REDIS_ADDR"):
