@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 LOW, PEAK = 50.0, 350.0  # requests per second
 CAPACITY, TARGET, HEADROOM = 100.0, 0.7, 0.1
 EXPECTED_FLOOR = math.ceil(PEAK * (1 + HEADROOM) / (CAPACITY * TARGET))  # 6
-STATIC_FLOOR = 3  # transaction's catalog minReplicas
+STATIC_FLOOR = 1  # transaction's minReplicas in the dev example
 SERVICE = "transaction"
 
 
@@ -188,3 +188,45 @@ def test_floor_rises_before_the_peak_then_holds_and_falls_back_without_prometheu
     assert hpa(cluster, namespace, name)["spec"]["minReplicas"] == STATIC_FLOOR, "fallback to the static floor"
     assert any(e["reason"] == "PrometheusTrouble" for e in cluster.client.list("v1", "Event", namespace))
     assert 'wallet_operator_prometheus_trouble_total{kind="unavailable"}' in operator.metrics()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("leadTime", "999999d", "spec.predictive.leadTime: '999999d' is invalid: 999999d is outside 0s..1d"),
+        ("step", "0s", "spec.predictive.step: '0s' is invalid: 0s is outside 10s..1h"),
+        ("lookback", "90d", "spec.predictive.step: lookback 90d at step 1m"),
+    ],
+    ids=["lead-time-huge", "step-zero", "history-bounded"],
+)
+def test_a_hostile_policy_the_crd_admits_harms_no_other_policy(
+    cluster: Cluster,
+    namespace: str,
+    operator: operator_env.Operator,
+    demand: Demand,
+    field: str,
+    value: str,
+    message: str,
+) -> None:
+    name = start_platform(cluster, namespace, demand.server.url, "ForecastOnly")
+    bad = policy(namespace, name, "ForecastOnly")
+    bad["metadata"]["name"] = "hostile"
+    bad["spec"]["services"] = ["account"]
+    bad["spec"]["predictive"][field] = value
+    if field == "lookback":
+        bad["spec"]["predictive"]["step"] = "10s"
+        message = "spec.predictive.step: lookback 90d at step 10s is 777600 points of history; at most 200000"
+    cluster.client.apply(bad, "wallet-tests")  # the CRD admits it: the range needs the model
+    # (An earlier test of this module stopped Prometheus: the good policy decides on its other floors.)
+    processes.wait_until(
+        lambda: service_status(cluster, namespace).get("floor") is not None, 90, "the good policy decided"
+    )
+
+    def hostile_condition() -> dict[str, Any]:
+        body = cluster.client.get(platforms.API, "ScalingPolicy", "hostile", namespace) or {}
+        return platforms.condition(body, "Valid") or {}
+
+    processes.wait_until(lambda: hostile_condition().get("status") == "False", 60, "the hostile policy's own status")
+    assert hostile_condition()["reason"] == "InvalidSpec"
+    assert message in hostile_condition()["message"]
+    assert operator.process.running and operator.role() == "leader"

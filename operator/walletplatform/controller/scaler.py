@@ -67,6 +67,11 @@ class Engine:
                 except kube.ApiError as exc:
                     self.last_run[key] = now.timestamp()
                     log.warning("scaling %s/%s: %s", key[0], key[1], exc.message)
+                except Exception as exc:  # one policy's failure is its own: the others are still decided
+                    self.last_run[key] = now.timestamp()
+                    metrics.LOOP_ERRORS.labels("scaling-policy").inc()
+                    log.exception("scaling %s/%s failed", key[0], key[1])
+                    self._report_failure(body, f"{type(exc).__name__}: {str(exc)[:300]}", now)
 
     def _outlook(
         self, key: tuple[str, str], spec: scaling.ScalingPolicySpec, url: str | None, now: datetime
@@ -238,6 +243,14 @@ class Engine:
         wanted = new.model_dump(mode="json", by_alias=True, exclude_none=True)
         self.client.merge_status(body, wanted)
 
+    def _report_failure(self, body: dict[str, Any], message: str, now: datetime) -> None:
+        """The policy's own condition and event say its decision failed (best effort: the API may be down)."""
+        try:
+            previous = status.parse_status(scaling.ScalingPolicyStatus, body.get("status"))
+            self._invalid(body, previous, "DecisionFailed", message, now)
+        except Exception:
+            log.exception("could not report the failure of %s", body["metadata"].get("name"))
+
     def _invalid(
         self,
         body: dict[str, Any],
@@ -272,7 +285,7 @@ def _interval(body: dict[str, Any]) -> float:
     raw = (body.get("spec") or {}).get("interval")
     try:
         return DEFAULT_INTERVAL if raw is None else common.parse_duration(raw).total_seconds()
-    except ValueError:
+    except (ValueError, OverflowError):
         return DEFAULT_INTERVAL
 
 

@@ -5,6 +5,7 @@ Used by every other module of ``walletplatform.models``."""
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 from typing import Annotated, Any, ClassVar, NamedTuple, TypeAlias
@@ -19,8 +20,10 @@ Manifest: TypeAlias = dict[str, JsonValue]
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$"
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-DURATION_PATTERN = r"^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
+# At most 6 digits per unit (999999d): a longer number is never a sane duration, and it could not be
+# represented (timedelta overflows) or would size unbounded work. Each field also has its own range.
+_DURATION = re.compile(r"^(?:(\d{1,6})d)?(?:(\d{1,6})h)?(?:(\d{1,6})m)?(?:(\d{1,7})s)?$")
+DURATION_PATTERN = r"^([0-9]{1,6}d)?([0-9]{1,6}h)?([0-9]{1,6}m)?([0-9]{1,7}s)?$"
 
 
 def parse_duration(value: object) -> timedelta:
@@ -30,6 +33,8 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration such as 30s, 15m, 2h or 14d")
     if isinstance(value, int | float):
+        if not math.isfinite(value) or abs(value) > MAX_DURATION_SECONDS:
+            raise ValueError(f"{value!r} is not a duration of at most {MAX_DURATION_SECONDS:g} seconds")
         return timedelta(seconds=float(value))
     if isinstance(value, str):
         match = _DURATION.match(value.strip())
@@ -37,6 +42,21 @@ def parse_duration(value: object) -> timedelta:
             days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
             return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
     raise ValueError(f"{value!r} is not a duration such as 30s, 15m, 2h or 14d")
+
+
+MAX_DURATION_SECONDS = 999999 * 86400.0
+
+
+def within(low: str, high: str) -> pydantic.AfterValidator:
+    """A field's own range of durations, e.g. ``Annotated[Duration, within("10s", "1h")]``."""
+    lowest, highest = parse_duration(low), parse_duration(high)
+
+    def check(value: timedelta) -> timedelta:
+        if not lowest <= value <= highest:
+            raise ValueError(f"{format_duration(value)} is outside {low}..{high}")
+        return value
+
+    return pydantic.AfterValidator(check)
 
 
 def format_duration(value: timedelta) -> str:

@@ -52,7 +52,9 @@ class Schedule(common.WalletModel):
 
     name: common.DnsLabel = Field(description="Window name, shown in explanations.")
     start: ClockTime = Field(description="Local start time, HH:MM.")
-    duration: common.Duration | None = Field(default=None, description="Length; give this or end.")
+    duration: Annotated[common.Duration, common.within("1m", "7d")] | None = Field(
+        default=None, description="Length; give this or end."
+    )
     end: ClockTime | None = Field(default=None, description="Local end time, HH:MM; give this or duration.")
     days: list[Weekday] = Field(
         default_factory=lambda: list(ALL_DAYS), min_length=1, max_length=7, description="Start days."
@@ -93,14 +95,26 @@ class Predictive(common.WalletModel):
     query: PromQL = Field(description="PromQL giving demand for the service, e.g. requests per second.")
     capacity_per_replica: float = Field(gt=0, description="Demand one replica serves at 100% utilisation.")
     target_utilization: float = Field(default=0.7, gt=0, le=1, description="Utilisation to plan for.")
-    lookback: common.Duration = Field(default=timedelta(days=14), description="History to learn from, >= 7d.")
-    horizon: common.Duration = Field(default=timedelta(hours=2), description="How far ahead to forecast.")
-    lead_time: common.Duration = Field(default=timedelta(minutes=5), description="Apply floors this early.")
-    startup: common.Duration = Field(default=timedelta(minutes=2), description="Pod start-up time.")
+    lookback: Annotated[common.Duration, common.within("0s", "90d")] = Field(
+        default=timedelta(days=14), description="History to learn from, 7d-90d."
+    )
+    horizon: Annotated[common.Duration, common.within("1m", "7d")] = Field(
+        default=timedelta(hours=2), description="How far ahead to forecast."
+    )
+    lead_time: Annotated[common.Duration, common.within("0s", "1d")] = Field(
+        default=timedelta(minutes=5), description="Apply floors this early, at most 1d."
+    )
+    startup: Annotated[common.Duration, common.within("0s", "1h")] = Field(
+        default=timedelta(minutes=2), description="Pod start-up time, at most 1h."
+    )
     headroom: float = Field(default=0.1, ge=0, le=2, description="Extra capacity fraction, 0.1 = +10%.")
-    min_history: common.Duration = Field(default=timedelta(days=7), description="Less history: no forecast.")
-    step: common.Duration = Field(default=timedelta(minutes=1), description="Resolution of the query.")
-    refresh: common.Duration = Field(
+    min_history: Annotated[common.Duration, common.within("0s", "90d")] = Field(
+        default=timedelta(days=7), description="Less history: no forecast."
+    )
+    step: Annotated[common.Duration, common.within("10s", "1h")] = Field(
+        default=timedelta(minutes=1), description="Resolution of the query, 10s-1h."
+    )
+    refresh: Annotated[common.Duration, common.within("10s", "1d")] = Field(
         default=timedelta(minutes=10), description="Re-query history and re-forecast this often; decide every interval."
     )
     forecaster: ForecasterName = Field(default="seasonal-profile", description="Forecasting model.")
@@ -124,6 +138,16 @@ class Predictive(common.WalletModel):
                 value=common.format_duration(self.lead_time),
                 startup=common.format_duration(self.startup),
             )
+        points = self.lookback / self.step
+        if points > MAX_HISTORY_POINTS:
+            raise common.cross_field_error(
+                "step",
+                "lookback {lookback} at step {step} is {points} points of history; at most {most}",
+                lookback=common.format_duration(self.lookback),
+                step=common.format_duration(self.step),
+                points=f"{points:.0f}",
+                most=str(MAX_HISTORY_POINTS),
+            )
         if self.min_history > self.lookback:
             raise common.cross_field_error(
                 "minHistory",
@@ -132,6 +156,10 @@ class Predictive(common.WalletModel):
                 lookback=common.format_duration(self.lookback),
             )
         return self
+
+
+# Work per refresh is bounded: 90d at 1m is 129,600 points (12 range queries of 11,000).
+MAX_HISTORY_POINTS = 200_000
 
 
 class Override(common.WalletModel):
@@ -172,12 +200,14 @@ class ScalingPolicySpec(common.WalletModel):
     schedules: list[Schedule] = Field(default_factory=list, max_length=64, description="Recurring floors.")
     predictive: Predictive | None = Field(default=None, description="Forecast-driven floors.")
     overrides: list[Override] = Field(default_factory=list, max_length=64, description="Manual floors with an expiry.")
-    interval: common.Duration = Field(default=timedelta(seconds=60), description="How often to decide.")
-    schedule_lead: common.Duration = Field(
+    interval: Annotated[common.Duration, common.within("1s", "1h")] = Field(
+        default=timedelta(seconds=60), description="How often to decide, 1s-1h."
+    )
+    schedule_lead: Annotated[common.Duration, common.within("0s", "1d")] = Field(
         default=timedelta(minutes=5), description="Raise a schedule's floor this long before its window starts."
     )
     step_down_per_minute: int = Field(default=1, ge=1, description="Largest floor decrease per minute.")
-    hold_on_error: common.Duration = Field(
+    hold_on_error: Annotated[common.Duration, common.within("0s", "7d")] = Field(
         default=timedelta(minutes=15), description="Hold the last good floor this long when Prometheus fails."
     )
 
@@ -187,8 +217,8 @@ class ScalingPolicySpec(common.WalletModel):
             if override.service not in self.services:
                 raise common.cross_field_error(
                     "overrides",
-                    "override for {service!r} names a service this policy does not govern",
-                    service=override.service,
+                    "override for {service} names a service this policy does not govern",
+                    service=repr(override.service),
                 )
         return self
 
