@@ -1,5 +1,5 @@
 """The images the local node runs, built without a registry or a Docker engine, from the project's own
-Dockerfiles: buildah (Debian's, vfs storage, chroot isolation) builds each Dockerfile FROM a Debian
+Dockerfiles: buildah (Debian's, overlay storage, chroot isolation) builds each Dockerfile FROM a Debian
 base image made here with mmdebstrap, pushes it to an image archive, and the node imports the archive
 into containerd. Each archive is cached outside the clone, keyed by the hash of everything that goes
 into it (Dockerfile, build context files, build arguments, base image), so a warm run builds nothing.
@@ -27,6 +27,9 @@ BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 BASE_TAG = f"localhost/wallet-debian-python:{DEBIAN_SUITE}"
 VERSION = "0.1.0"
 HOST_CA_BUNDLE = pathlib.Path("/etc/ssl/certs/ca-certificates.crt")
+# overlay, not vfs: vfs stores a full copy of the root filesystem per layer (31 GB after a few dozen
+# operator builds filled this machine's disk); overlay stores each layer's changes only.
+STORAGE_DRIVER = "overlay"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +67,15 @@ def cache_dir() -> pathlib.Path:
 
 def _buildah(*args: str, timeout: float = 1800) -> str:
     storage = toolchain.cache_dir() / "buildah"
-    argv = ["buildah", "--storage-driver", "vfs", "--root", str(storage / "root"), "--runroot", str(storage / "run")]
+    argv = [
+        "buildah",
+        "--storage-driver",
+        STORAGE_DRIVER,
+        "--root",
+        str(storage / "root"),
+        "--runroot",
+        str(storage / "run"),
+    ]
     result = subprocess.run(
         [*argv, *args],
         capture_output=True,
@@ -132,6 +143,7 @@ def ensure(image: Image, base_key: str, say: Callable[[str], None]) -> pathlib.P
     partial.unlink(missing_ok=True)
     _buildah("push", "--quiet", image.reference, f"docker-archive:{partial}:{image.reference}")
     partial.rename(archive)
+    _buildah("rmi", "--prune")  # the images this build replaced: only the current ones and their layers stay
     for stale in cache_dir().glob(f"{image.name}-*.tar"):
         if stale != archive:
             stale.unlink()
