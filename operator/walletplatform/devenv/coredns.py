@@ -6,7 +6,6 @@ devenv.node."""
 from __future__ import annotations
 
 import pathlib
-import urllib.request
 
 from walletplatform.devenv import hostnet, processes
 from walletplatform.models import common
@@ -52,7 +51,7 @@ def rbac() -> list[common.Manifest]:
     ]
 
 
-class CoreDNS:
+class CoreDNS(processes.Component):
     def __init__(
         self, binary: pathlib.Path, workdir: pathlib.Path, logs: pathlib.Path, kubeconfig: pathlib.Path
     ) -> None:
@@ -73,9 +72,4 @@ class CoreDNS:
         return self
 
     def ready(self) -> bool:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.ready_port}/ready", timeout=2) as response:
-            return int(response.status) == 200
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
+        return processes.http_ok(f"http://127.0.0.1:{self.ready_port}/ready")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import pathlib
-import urllib.request
 
 from walletplatform.devenv import hostnet, processes
 
@@ -62,7 +61,7 @@ def render_config(
     }
 
 
-class Kubelet:
+class Kubelet(processes.Component):
     def __init__(
         self, binary: pathlib.Path, workdir: pathlib.Path, logs: pathlib.Path, *, kubeconfig: pathlib.Path,
         runtime_endpoint: str, client_ca: pathlib.Path, serving: tuple[pathlib.Path, pathlib.Path],
@@ -105,9 +104,4 @@ class Kubelet:
         return self
 
     def healthy(self) -> bool:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.healthz_port}/healthz", timeout=2) as response:
-            return int(response.status) == 200
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
+        return processes.http_ok(f"http://127.0.0.1:{self.healthz_port}/healthz")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import pathlib
-import urllib.request
 
 from walletplatform.devenv import hostnet, processes
 from walletplatform.devenv.kubelet import NODE_NAME
@@ -30,7 +29,7 @@ def render_config(kubeconfig: pathlib.Path, healthz_port: int, metrics_port: int
     }
 
 
-class KubeProxy:
+class KubeProxy(processes.Component):
     def __init__(
         self, binary: pathlib.Path, workdir: pathlib.Path, logs: pathlib.Path, kubeconfig: pathlib.Path
     ) -> None:
@@ -53,9 +52,4 @@ class KubeProxy:
         return self
 
     def healthy(self) -> bool:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.healthz_port}/healthz", timeout=2) as response:
-            return int(response.status) == 200
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
+        return processes.http_ok(f"http://127.0.0.1:{self.healthz_port}/healthz")

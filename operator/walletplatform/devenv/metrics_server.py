@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import pathlib
 import ssl
-import urllib.request
 
 from walletplatform.devenv import hostnet, processes
 from walletplatform.models import common
@@ -94,7 +93,7 @@ def registration(port: int, ca: pathlib.Path) -> list[common.Manifest]:
     ]
 
 
-class MetricsServer:
+class MetricsServer(processes.Component):
     def __init__(
         self, binary: pathlib.Path, workdir: pathlib.Path, logs: pathlib.Path, *, kubeconfig: pathlib.Path,
         serving: tuple[pathlib.Path, pathlib.Path], kubelet_ca: pathlib.Path,
@@ -136,10 +135,4 @@ class MetricsServer:
 
     def ready(self) -> bool:
         context = ssl.create_default_context(cafile=str(self.kubelet_ca))
-        url = f"https://{hostnet.NODE_IP}:{self.port}/livez"
-        with urllib.request.urlopen(url, timeout=2, context=context) as response:
-            return int(response.status) == 200
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
+        return processes.http_ok(f"https://{hostnet.NODE_IP}:{self.port}/livez", context)

@@ -10,8 +10,10 @@ import pathlib
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 
 _PR_SET_PDEATHSIG = 1
@@ -113,6 +115,30 @@ class Process:
 
 class ProcessExitedError(RuntimeError):
     """A managed process ended while something waited for it to become ready."""
+
+
+def http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
+    """Whether ``url`` answers 200 within 2 s (a component's health or readiness endpoint)."""
+    with urllib.request.urlopen(url, timeout=2, context=context) as response:
+        return int(response.status) == 200
+
+
+def insecure_context() -> ssl.SSLContext:
+    """For a loopback health endpoint behind a component's self-signed certificate."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class Component:
+    """A node or control-plane component: one managed process, stopped with ``stop()``."""
+
+    process: Process | None = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
 
 
 def wait_until(

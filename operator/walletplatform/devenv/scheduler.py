@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import pathlib
-import ssl
-import urllib.request
 
 from walletplatform.devenv import processes
 
 
-class Scheduler:
+class Scheduler(processes.Component):
     def __init__(self, binary: pathlib.Path, logs: pathlib.Path, kubeconfig: pathlib.Path) -> None:
         self.binary = binary
         self.logs = logs
@@ -37,12 +35,4 @@ class Scheduler:
         return self
 
     def healthy(self) -> bool:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        with urllib.request.urlopen(f"https://127.0.0.1:{self.port}/healthz", timeout=2, context=context) as response:
-            return int(response.status) == 200
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
+        return processes.http_ok(f"https://127.0.0.1:{self.port}/healthz", processes.insecure_context())
