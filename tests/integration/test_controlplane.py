@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import pathlib
+import threading
 
 import pytest
 from walletplatform import catalog, render
@@ -125,3 +126,25 @@ def test_controller_manager_acts_on_deployments_and_hpas(
     live_hpa = client.get("autoscaling/v2", "HorizontalPodAutoscaler", "wallet-dev-user", namespace) or {}
     managers = {m["manager"] for m in live_hpa["metadata"]["managedFields"]}
     assert {"wallet-tests", "wallet-scaler"} <= managers
+
+
+def test_discovery_is_safe_from_many_threads(cluster: Cluster) -> None:
+    """``served()`` of a missing kind rebuilds the discovery cache; from several threads at once that
+    raced (KeyError: 'resources', KeyError: 'apis') before lookups were serialised."""
+    client = kube.Kube(cluster.kubeconfig)
+    failures: list[BaseException] = []
+
+    def hammer(i: int) -> None:
+        try:
+            for j in range(15):
+                assert client.served("example.com/v1", f"Missing{i}x{j}") is False
+                assert client.served("apps/v1", "Deployment") is True
+        except BaseException as exc:  # any failure of any thread fails the test
+            failures.append(exc)
+
+    threads = [threading.Thread(target=hammer, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert failures == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import pathlib
+import threading
 from typing import Any
 
 from kubernetes import client as k8s_client
@@ -47,14 +48,20 @@ class Kube:
         else:
             k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
         self.api = k8s_client.ApiClient(configuration)
+        # The dynamic client's discovery cache is shared and not thread-safe: a lookup of a missing kind
+        # rebuilds it, and concurrent lookups then failed with KeyError: 'resources' / 'apis'. Lookups
+        # are served from the cache, so one lock costs nothing once it is warm.
+        self._discovery = threading.Lock()
         self.dynamic = dynamic.DynamicClient(self.api)
 
     def _resource(self, api_version: str, kind: str) -> Any:
-        return self.dynamic.resources.get(api_version=api_version, kind=kind)
+        with self._discovery:
+            return self.dynamic.resources.get(api_version=api_version, kind=kind)
 
     def invalidate_discovery(self) -> None:
         """Forget cached discovery (after installing CRDs)."""
-        self.dynamic = dynamic.DynamicClient(self.api)
+        with self._discovery:
+            self.dynamic = dynamic.DynamicClient(self.api)
 
     def apply(self, obj: common.Manifest, manager: str, *, dry_run: bool = False, force: bool = True) -> dict[str, Any]:
         """Server-side apply of one object under ``manager``; returns the object the server holds."""
