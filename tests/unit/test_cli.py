@@ -133,3 +133,33 @@ def test_backtest_json_on_a_synthetic_trace(capsys: pytest.CaptureFixture[str], 
     assert result["meta"]["minutes_scored"] == 2 * 1440
     assert result["strategies"]["oracle"]["replica_hours_vs_oracle"] == 1.0
     assert result["strategies"]["static"]["saturated_pct"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xff\xfe\x00binary", "is not UTF-8 text (byte 0xff at offset 0)"),
+        ("caf\u00e9: 1\n".encode("latin-1"), "is not UTF-8 text (byte 0xe9 at offset 3)"),
+        (b"[" * 100_000, "not valid YAML: nested too deeply"),
+        (b"spec: {replicas: " + b"9" * 5000 + b"}\n", "not valid YAML: Exceeds the limit (4300 digits)"),
+        (
+            b"apiVersion: v1\nkind: WalletPlatform\nkind: ScalingPolicy\n",
+            ":3:1: not valid YAML: found duplicate key 'kind'",
+        ),
+    ],
+    ids=["binary", "latin-1", "deep-nesting", "huge-integer", "duplicate-key"],
+)
+def test_hostile_files_are_refused_with_status_2_and_no_traceback(
+    tmp_path: pathlib.Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "hostile.yaml"
+    path.write_bytes(content)
+    result = subprocess.run(
+        [sys.executable, "-m", "walletplatform.cli.main", "validate", "-f", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and message in result.stderr and str(path) in result.stderr

@@ -10,21 +10,50 @@ import yaml
 from walletplatform.models import errors
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with the same key twice, as kubectl does (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[object, object]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark, f"found duplicate key {key!r}", key_node.start_mark
+                )
+            if isinstance(key, str | int | float | bool):
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_documents(path: str) -> list[object]:
-    """All YAML documents of a file (``-`` for stdin); SpecError when the file is unreadable."""
+    """All YAML documents of a file (``-`` for stdin); SpecError naming the file on anything it cannot
+    read: not UTF-8, not YAML, a duplicate key, nesting too deep, a number too long to convert."""
+
+    def refuse(where: str, message: str) -> errors.SpecError:
+        return errors.SpecError([errors.Problem(path=where, message=message)])
+
     try:
-        text = sys.stdin.read() if path == "-" else pathlib.Path(path).read_text()
+        raw = sys.stdin.buffer.read() if path == "-" else pathlib.Path(path).read_bytes()
     except OSError as exc:
-        raise errors.SpecError([errors.Problem(path=path, message=exc.strerror or str(exc))]) from None
+        raise refuse(path, exc.strerror or str(exc)) from None
     try:
-        docs = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise refuse(path, f"is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+    try:
+        docs = [doc for doc in yaml.load_all(text, Loader=_StrictLoader) if doc is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
         problem = getattr(exc, "problem", None) or str(exc)
-        raise errors.SpecError([errors.Problem(path=where, message=f"not valid YAML: {problem}")]) from None
+        raise refuse(where, f"not valid YAML: {problem}") from None
+    except RecursionError:
+        raise refuse(path, "not valid YAML: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise refuse(path, f"not valid YAML: {str(exc).split(';')[0]}") from None
     if not docs:
-        raise errors.SpecError([errors.Problem(path=path, message="contains no documents")])
+        raise refuse(path, "contains no documents")
     return docs
 
 
