@@ -163,3 +163,30 @@ def test_hostile_files_are_refused_with_status_2_and_no_traceback(
     )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and message in result.stderr and str(path) in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("crds", "-o", "{missing}/crds.yaml"),
+        ("backtest", "--trace", "{trace}", "--peak-replicas", "5", "--plot", "{missing}/plot.png"),
+    ],
+    ids=["crds-output", "backtest-plot"],
+)
+def test_an_output_into_a_missing_folder_is_refused_before_any_work(
+    tmp_path: pathlib.Path, args: tuple[str, ...]
+) -> None:
+    trace = tmp_path / "trace.csv"
+    trace.write_text("".join(f"{1700000000 + 3600 * i},{100 + i % 24}\n" for i in range(24 * 10)))
+    missing = tmp_path / "no" / "such"
+    argv = [a.format(missing=missing, trace=trace) for a in args]
+    result = subprocess.run(
+        [sys.executable, "-m", "walletplatform.cli.main", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    flag = "--output" if args[0] == "crds" else "--plot"
+    assert result.stderr.strip() == f"{flag}: folder {missing} does not exist"

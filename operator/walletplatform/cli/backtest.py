@@ -27,7 +27,8 @@ MAX_PROMETHEUS_POINTS = 2_000_000
 EXIT_SOURCE_TROUBLE = 1
 
 
-def cmd_backtest(args: argparse.Namespace) -> int:
+def _check_flags(args: argparse.Namespace) -> None:
+    """Every flag problem at once, before any work (SpecError: exit status 2)."""
     problems = []
     if (args.capacity_per_replica is None) == (args.peak_replicas is None):
         problems.append(errors.Problem(path="--capacity-per-replica/--peak-replicas", message="give exactly one"))
@@ -45,6 +46,11 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         problems.append(errors.Problem(path="--time-column/--value-column", message="only with --trace"))
     if problems:
         raise errors.SpecError(problems)
+    io.check_output("--plot", args.plot)
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    _check_flags(args)
     startup, zero_fill = _seconds("--startup", args.startup), _seconds("--zero-fill-max", args.zero_fill_max)
     if args.prometheus is not None:
         loaded = _from_prometheus(args)

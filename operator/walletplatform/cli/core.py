@@ -65,6 +65,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_crds(args: argparse.Namespace) -> int:
+    io.check_output("--output", args.output)
     text = io.dump_yaml(list(crd.render_crds()))
     if args.output:
         pathlib.Path(args.output).write_text(text)

@@ -57,6 +57,16 @@ def read_documents(path: str) -> list[object]:
     return docs
 
 
+def check_output(flag: str, path: str | None) -> None:
+    """Refuse an output file whose folder does not exist before any work is done (a backtest that ran
+    for minutes then failed to write its plot lost its results)."""
+    if path is None:
+        return
+    folder = pathlib.Path(path).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise errors.SpecError([errors.Problem(path=flag, message=f"folder {folder} does not exist")])
+
+
 class _PlainDumper(yaml.SafeDumper):
     """Never writes anchors and aliases (&id001): people read and diff this output."""
 
