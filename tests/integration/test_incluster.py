@@ -115,10 +115,17 @@ def test_the_example_platform_runs_under_restricted_and_says_what_each_service_w
     )
     # The data tier is not reconciled here yet (no CloudNativePG, no redis-operator): each other
     # service runs or waits and says exactly on what.
+    # (Each pod first waits in ContainerCreating, then on the Secret: wait for all of them.)
     processes.wait_until(
-        lambda: all(waiting(p).startswith("CreateContainerConfigError") for p in pods_of("user")), 120, "user waiting"
+        lambda: (
+            all(pods_of(svc) for svc in POSTGRES_SERVICES)
+            and all(
+                'secret "wallet-dev-pg-app" not found' in waiting(p) for svc in POSTGRES_SERVICES for p in pods_of(svc)
+            )
+        ),
+        120,
+        "every Postgres-backed service waiting for the Secret CloudNativePG creates",
     )
-    assert all('secret "wallet-dev-pg-app" not found' in waiting(p) for s in POSTGRES_SERVICES for p in pods_of(s))
     processes.wait_until(
         lambda: all((p.get("status") or {}).get("phase") == "Running" for p in pods_of("notification")),
         60,
