@@ -28,6 +28,7 @@ PLURALS = {
     "ServiceMonitor": "servicemonitors",
     "PodMonitor": "podmonitors",
     "PrometheusRule": "prometheusrules",
+    "Secret": "secrets",
 }
 OPERATOR_LABELS = {"app.kubernetes.io/name": "wallet-operator", "app.kubernetes.io/part-of": "wallet-platform"}
 

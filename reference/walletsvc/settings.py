@@ -36,6 +36,7 @@ class Settings:
     postgres: Postgres | None
     redis: tuple[str, int] | None
     redis_password: str | None
+    redis_cluster: bool  # REDIS_MODE=cluster: a Redis Cluster (the client follows MOVED redirects)
     upstreams: dict[str, str]  # service name -> base URL
 
 
@@ -74,6 +75,9 @@ def parse(env: Mapping[str, str]) -> Settings:
         if not host or not port.isdigit():
             raise SettingsError(f"REDIS_ADDR: {env['REDIS_ADDR']!r} is not host:port")
         redis = (host, int(port))
+    redis_mode = env.get("REDIS_MODE", "standalone")
+    if redis_mode not in ("standalone", "cluster"):
+        raise SettingsError(f"REDIS_MODE: {redis_mode!r} is not one of standalone, cluster")
     upstreams = {
         role_name: env[f"{role_name.upper().replace('-', '_')}_URL"].rstrip("/")
         for role_name in CALLABLE
@@ -88,6 +92,7 @@ def parse(env: Mapping[str, str]) -> Settings:
         postgres=postgres,
         redis=redis,
         redis_password=env.get("REDIS_PASSWORD") or None,
+        redis_cluster=redis_mode == "cluster",
         upstreams=upstreams,
     )
 

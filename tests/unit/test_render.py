@@ -141,7 +141,7 @@ def test_retained_data_tier_is_annotated(prod: list[common.Manifest], cat: catal
         assert obj["metadata"]["annotations"] == {labels.RETAIN_ANNOTATION: "true"}  # type: ignore[index,call-overload]
     spec = platform.WalletPlatformSpec.model_validate({"services": [{"name": "user"}], "retainData": False})
     objects = render.render_platform(catalog.resolve("p", "ns", spec, cat))
-    assert all("annotations" not in o["metadata"] for o in objects)  # type: ignore[operator]
+    assert not any(labels.RETAIN_ANNOTATION in (o["metadata"].get("annotations") or {}) for o in objects)  # type: ignore[union-attr]
 
 
 def test_network_policy_allows_only_declared_paths(dev: list[common.Manifest]) -> None:
@@ -180,4 +180,10 @@ def test_secrets_are_referenced_never_inlined(prod: list[common.Manifest]) -> No
         "valueFrom": {"secretKeyRef": {"name": "psp-credentials", "key": "api-key"}},
     }
     assert env["DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "wallet-prod-pg-app", "key": "password"}
-    assert not by_kind(prod, "Secret")
+    assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "wallet-prod-redis-auth", "key": "password"}
+    # The one Secret rendered is Redis's password, without the password: the applier generates it.
+    (secret,) = by_kind(prod, "Secret")
+    assert "data" not in secret and "stringData" not in secret
+    assert secret["metadata"]["annotations"][labels.GENERATED_KEYS_ANNOTATION] == "password"  # type: ignore[index,call-overload]
+    (cluster,) = by_kind(prod, "RedisCluster")
+    assert cluster["spec"]["kubernetesConfig"]["redisSecret"] == {"name": "wallet-prod-redis-auth", "key": "password"}  # type: ignore[index,call-overload]

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from walletplatform import API_GROUP, API_VERSION, catalog, render
+from walletplatform import API_GROUP, API_VERSION, catalog, generated_secrets, render
 from walletplatform.clients import kube
 from walletplatform.controller import events, metrics
 from walletplatform.controller import settings as settings_mod
@@ -131,6 +131,7 @@ def _reconcile(client: kube.Kube, body: dict[str, Any], cat: catalog.Catalog, *,
     owner = compare.Owner(name, meta["uid"])
     live, unserved = fetch_children(client, namespace, name)
     desired, floors = render_desired(resolved, owner)
+    desired = [generated_secrets.fill(obj, live.get(compare.object_key(obj))) for obj in desired]
     current = dict(live)
     error_reason = _apply_children(
         client, desired=desired, live=live, unserved=unserved, current=current, result=result

@@ -61,6 +61,9 @@ class Redis(common.WalletModel):
     )
     append_only: bool = Field(default=True, description="Enable the AOF (appendonly yes).")
     version: str = Field(default="v7.0.15", pattern=r"^v?[0-9]+\.[0-9]+\.[0-9]+$", description="Redis version.")
+    image: common.PinnedImage | None = Field(
+        default=None, description="Redis image override; the project's Debian-based image of `version` when unset."
+    )
 
 
 class PoolMode(StrEnum):
@@ -75,6 +78,9 @@ class Pooler(common.WalletModel):
     instances: int = Field(default=2, ge=1, le=20, description="PgBouncer pods.")
     pool_mode: PoolMode = Field(default=PoolMode.TRANSACTION, description="PgBouncer pool mode.")
     default_pool_size: int = Field(default=25, ge=1, le=1000, description="Server connections per pool.")
+    image: common.PinnedImage | None = Field(
+        default=None, description="PgBouncer image override; the project's Debian-based image when unset."
+    )
 
 
 class Postgres(common.WalletModel):
@@ -93,6 +99,11 @@ class Postgres(common.WalletModel):
         default="17",
         pattern=r"^[0-9]+(\.[0-9]+)?$",
         description="PostgreSQL version (the image tag); 17 is what Debian trixie and CloudNativePG's images ship.",
+    )
+    image: common.PinnedImage | None = Field(
+        default=None,
+        description="PostgreSQL image override (its tag must name the major version, as CloudNativePG requires); "
+        "the project's Debian-based image of `version` when unset.",
     )
     storage: Storage = Field(default_factory=lambda: Storage(size="20Gi"), description="Data volume.")
     memory: common.Quantity = Field(default="2Gi", description="Memory per instance; tuning is derived.")

@@ -17,6 +17,7 @@ PlatformBuilder = Callable[[ResolvedPlatform], common.Manifest | None]
 
 PLATFORM_BUILDERS: tuple[PlatformBuilder, ...] = (
     redis.render_config,
+    redis.render_auth_secret,
     postgres.render_cluster,
     postgres.render_pooler,
     redis.render_cluster,
@@ -37,6 +38,7 @@ SERVICE_BUILDERS: tuple[ServiceBuilder, ...] = (
 # prune. A unit test renders every example and fails if a builder emits a kind missing here.
 KINDS: tuple[tuple[str, str], ...] = (
     ("v1", "ConfigMap"),
+    ("v1", "Secret"),
     ("postgresql.cnpg.io/v1", "Cluster"),
     ("postgresql.cnpg.io/v1", "Pooler"),
     ("redis.redis.opstreelabs.in/v1beta2", "RedisCluster"),

@@ -10,6 +10,9 @@ PART_OF = "wallet-platform"
 MANAGED_BY = "wallet-operator"
 PLATFORM_LABEL = "wallet.platform.io/platform"
 RETAIN_ANNOTATION = "wallet.platform.io/retain-on-delete"
+# On a rendered Secret: the comma-separated keys whose random values the applying adapter generates
+# once (see walletplatform.secrets); the renderer never writes a secret value.
+GENERATED_KEYS_ANNOTATION = "wallet.platform.io/generated-keys"
 
 
 def platform_labels(platform: str, component: str) -> dict[str, str]:

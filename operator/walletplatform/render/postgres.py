@@ -12,7 +12,10 @@ from walletplatform.render import labels
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
-IMAGE = "ghcr.io/cloudnative-pg/postgresql"
+# The project's images, built from Debian's packages (images/postgresql, images/pgbouncer); the tag of
+# the PostgreSQL image is the major version, which is how CloudNativePG learns it.
+IMAGE = "ghcr.io/wallet-platform/postgresql"
+PGBOUNCER_IMAGE = "ghcr.io/wallet-platform/pgbouncer:1.24.1"
 # With a pooler, PgBouncer holds server connections open, so a smart shutdown (CloudNativePG's first
 # step when the primary is deleted) waits its whole timeout, 180 s by default, before the switchover:
 # writes stopped for about 186 s when this was measured with the real operators. A few seconds of
@@ -76,7 +79,7 @@ def render_cluster(platform: ResolvedPlatform) -> common.Manifest:
     meta = labels.data_metadata(name, platform.namespace, platform.name, "postgres", platform.spec.retain_data)
     spec: dict[str, common.JsonValue] = {
         "instances": pg.instances,
-        "imageName": f"{IMAGE}:{pg.version}",
+        "imageName": pg.image or f"{IMAGE}:{pg.version}",
         "primaryUpdateStrategy": "unsupervised",
         "enableSuperuserAccess": False,
         "storage": storage,
@@ -126,6 +129,12 @@ def render_pooler(platform: ResolvedPlatform) -> common.Manifest | None:
             "cluster": {"name": cluster},
             "instances": pooler.instances,
             "type": "rw",
+            # CloudNativePG 1.27 has no setting for the default PgBouncer image, so the template names it;
+            # the labels make the PgBouncer pods selectable by the platform's labels.
+            "template": {
+                "metadata": {"labels": dict(labels.platform_labels(platform.name, "pgbouncer"))},
+                "spec": {"containers": [{"name": "pgbouncer", "image": pooler.image or PGBOUNCER_IMAGE}]},
+            },
             "pgbouncer": {
                 "poolMode": pooler.pool_mode.value,
                 "parameters": {"default_pool_size": str(pooler.default_pool_size), "max_client_conn": "1000"},

@@ -8,8 +8,11 @@ from walletplatform.catalog import ResolvedPlatform
 from walletplatform.models import common
 from walletplatform.render import labels
 
-IMAGE = "quay.io/opstree/redis"
+# The project's image, built from Debian's redis-server with an entrypoint that honours the operator's
+# bootstrap contract (images/redis).
+IMAGE = "ghcr.io/wallet-platform/redis"
 CONFIG_KEY = "redis-additional.conf"
+PASSWORD_KEY = "password"
 # nodes.conf (the node's cluster identity) on a volume of its own: without it a restarted master comes
 # back with a new node ID and its slots stay unreachable for good (measured with the real operator).
 NODE_CONF_SIZE = "64Mi"
@@ -46,6 +49,21 @@ def render_config(platform: ResolvedPlatform) -> common.Manifest:
     }
 
 
+def auth_secret_name(platform: str) -> str:
+    return f"{labels.redis_name(platform)}-auth"
+
+
+def render_auth_secret(platform: ResolvedPlatform) -> common.Manifest:
+    """The Redis password's Secret, without the password: the adapters that apply it (operator, Pulumi
+    stacks) generate the keys the generated-keys annotation names once, and keep them afterwards, so no
+    rendered object ever holds a literal password."""
+    meta = _metadata(platform, auth_secret_name(platform.name))
+    annotations = meta.setdefault("annotations", {})
+    assert isinstance(annotations, dict)
+    annotations[labels.GENERATED_KEYS_ANNOTATION] = PASSWORD_KEY
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque"}
+
+
 def render_cluster(platform: ResolvedPlatform) -> common.Manifest:
     redis = platform.spec.redis
     name = labels.redis_name(platform.name)
@@ -55,8 +73,9 @@ def render_cluster(platform: ResolvedPlatform) -> common.Manifest:
         "clusterVersion": "v7",
         "persistenceEnabled": redis.persistence is not None,
         "kubernetesConfig": {
-            "image": f"{IMAGE}:{version}",
+            "image": redis.image or f"{IMAGE}:{version}",
             "imagePullPolicy": "IfNotPresent",
+            "redisSecret": {"name": auth_secret_name(platform.name), "key": PASSWORD_KEY},
             "resources": {
                 "requests": {"cpu": redis.cpu, "memory": redis.memory},
                 "limits": {"cpu": redis.cpu, "memory": redis.memory},

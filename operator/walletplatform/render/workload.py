@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from walletplatform.catalog import ResolvedPlatform
 from walletplatform.models import common, service
-from walletplatform.render import labels
+from walletplatform.render import labels, redis
 
 
 def render_service_account(platform: ResolvedPlatform, svc: service.ServiceDefinition) -> common.Manifest:
@@ -41,7 +41,16 @@ def _env(platform: ResolvedPlatform, svc: service.ServiceDefinition) -> list[com
             {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}},
         ]
     if "redis" in svc.depends_on:
-        env.append({"name": "REDIS_ADDR", "value": f"{labels.redis_name(platform.name)}-leader:6379"})
+        env += [
+            {"name": "REDIS_ADDR", "value": f"{labels.redis_name(platform.name)}-leader:6379"},
+            {"name": "REDIS_MODE", "value": "cluster"},  # a client that follows MOVED to the slot's shard
+            {
+                "name": "REDIS_PASSWORD",
+                "valueFrom": {
+                    "secretKeyRef": {"name": redis.auth_secret_name(platform.name), "key": redis.PASSWORD_KEY}
+                },
+            },
+        ]
     for call in svc.calls:
         if call in platform.names:
             host = labels.service_name(platform.name, call)

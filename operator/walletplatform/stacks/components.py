@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from walletplatform import catalog, render
+from walletplatform import catalog, generated_secrets, render
 from walletplatform.models import common
 from walletplatform.render import labels
 
@@ -66,6 +66,10 @@ def register_object(
     """One rendered object as a Pulumi resource, unchanged (the parity test compares the inputs) unless
     ``await_ready`` is off, which adds only the provider's skip-await annotation."""
     ignore = ["spec.minReplicas"] if obj["kind"] == "HorizontalPodAutoscaler" else []
+    if generated_secrets.generated_keys(obj):
+        # The value the first `pulumi up` generated stays: later runs generate another and ignore it.
+        obj = generated_secrets.fill(obj, None)
+        ignore = ["data", "stringData"]
     if not await_ready:
         obj = without_await(obj)
     return KubeObject(
