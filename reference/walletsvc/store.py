@@ -142,67 +142,6 @@ class Cache:
         return self._connected
 
     def ping(self) -> None:
-        with self.transaction() as cursor:
-            cursor.execute("SELECT 1")
-        self.ensure_schema()
-
-    def one(self, sql: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        self.ensure_schema()
-        with self.transaction() as cursor:
-            cursor.execute(sql, args)
-            row: tuple[Any, ...] | None = cursor.fetchone()
-            return row
-
-    def transfer(self, source: int, target: int, amount: Decimal) -> int:
-        """Write the transfer and both balances in one transaction; rows locked in id order, so two
-        opposite transfers cannot deadlock."""
-        if source == target:
-            raise RejectedError("from and to are the same account")
-        self.ensure_schema()
-        with self.transaction() as cursor:
-            cursor.execute(
-                "SELECT id, balance FROM accounts WHERE id = ANY(%s) ORDER BY id FOR UPDATE", ([source, target],)
-            )
-            balances = dict(cursor.fetchall())
-            if source not in balances or target not in balances:
-                raise RejectedError(f"unknown account {source if source not in balances else target}")
-            if balances[source] < amount:
-                raise RejectedError(f"insufficient funds in account {source}")
-            cursor.execute("UPDATE accounts SET balance = balance - %s WHERE id = %s", (amount, source))
-            cursor.execute("UPDATE accounts SET balance = balance + %s WHERE id = %s", (amount, target))
-            cursor.execute(
-                "INSERT INTO transfers (from_id, to_id, amount) VALUES (%s, %s, %s) RETURNING id",
-                (source, target, amount),
-            )
-            return int(cursor.fetchone()[0])
-
-    def deposit(self, account: int, amount: Decimal) -> int:
-        self.ensure_schema()
-        with self.transaction() as cursor:
-            cursor.execute("UPDATE accounts SET balance = balance + %s WHERE id = %s", (amount, account))
-            if cursor.rowcount != 1:
-                raise RejectedError(f"unknown account {account}")
-            cursor.execute("INSERT INTO payments (account_id, amount) VALUES (%s, %s) RETURNING id", (account, amount))
-            return int(cursor.fetchone()[0])
-
-
-class Cache:
-    """Redis with short timeouts: callers decide whether an error means degraded or not ready."""
-
-    def __init__(self, address: tuple[str, int], password: str | None, *, cluster: bool = False) -> None:
-        import redis  # noqa: PLC0415 - only roles with Redis need the client
-        import redis.cluster  # noqa: PLC0415
-
-        options = {"password": password, "socket_timeout": 0.5, "socket_connect_timeout": 0.5}
-        if cluster:
-            # Discovers the shards from any node and sends each key to its slot's master.
-            self._client: redis.Redis | redis.cluster.RedisCluster = redis.cluster.RedisCluster(
-                host=address[0], port=address[1], **options
-            )
-        else:
-            self._client = redis.Redis(host=address[0], port=address[1], **options)
-
-    def ping(self) -> None:
         self._client.ping()
 
     def get(self, key: str) -> str | None:

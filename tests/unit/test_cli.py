@@ -23,7 +23,7 @@ def test_render_prints_every_object(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "render", "-f", str(DEV_EXAMPLE))
     assert code == 0 and err == ""
     docs = list(yaml.safe_load_all(out))
-    assert len(docs) == 51
+    assert len(docs) == 53
     assert docs[0]["kind"] == "ConfigMap"
 
 

@@ -117,8 +117,11 @@ def test_postgres_derived_parameters(memory: str, connections: int, work_mem: st
     assert params["work_mem"] == work_mem
 
 
-def test_pooler_only_when_enabled(dev: list[common.Manifest], prod: list[common.Manifest]) -> None:
-    assert by_kind(dev, "Pooler") == []
+def test_pooler_only_when_enabled(prod: list[common.Manifest], cat: catalog.Catalog) -> None:
+    spec = platform.WalletPlatformSpec.model_validate(
+        {"services": [{"name": "user"}], "postgres": {"pooler": {"enabled": False}}}
+    )
+    assert by_kind(render.render_platform(catalog.resolve("p", "ns", spec, cat)), "Pooler") == []
     (pooler,) = by_kind(prod, "Pooler")
     assert pooler["spec"]["cluster"] == {"name": "wallet-prod-pg"}  # type: ignore[index,call-overload]
 

@@ -45,11 +45,14 @@ def test_redis_pods_meet_the_restricted_profile(cat: catalog.Catalog) -> None:
     assert spec["podSecurityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
 
 
-def test_a_pooler_gets_a_short_smart_shutdown(cat: catalog.Catalog) -> None:
-    prod = one(objects(PROD_EXAMPLE, cat), "Cluster")["spec"]  # pooler on
-    dev = one(objects(DEV_EXAMPLE, cat), "Cluster")["spec"]  # pooler off: CloudNativePG's default
-    assert prod["smartShutdownTimeout"] == postgres.POOLER_SMART_SHUTDOWN_SECONDS == 5
-    assert "smartShutdownTimeout" not in dev
+def test_failover_is_not_held_up_by_pooled_connections(cat: catalog.Catalog) -> None:
+    for example in (PROD_EXAMPLE, DEV_EXAMPLE):
+        items = objects(example, cat)
+        # Not CloudNativePG's 180 s default: pools never disconnect, and that stalls the election.
+        assert one(items, "Cluster")["spec"]["smartShutdownTimeout"] == postgres.SMART_SHUTDOWN_SECONDS == 1
+        pooler = one(items, "Pooler")["spec"]
+        assert pooler["pgbouncer"]["parameters"]["server_login_retry"] == "1"  # not 15 s
+        assert pooler["template"]["spec"]["containers"][0]["image"] == postgres.PGBOUNCER_IMAGE
 
 
 def test_instances_carry_our_labels_and_metrics_come_from_a_pod_monitor(cat: catalog.Catalog) -> None:

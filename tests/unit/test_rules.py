@@ -78,9 +78,9 @@ def test_violation_is_reported(rule: str, mutate: Mutation, message: str, prod: 
     assert problems and problems[0].startswith(message), problems
 
 
-def test_dev_platform_may_run_single_postgres(cat: catalog.Catalog) -> None:
+def test_dev_platform_may_run_redis_without_followers(cat: catalog.Catalog) -> None:
     objects = render.render_platform(resolve_file(DEV_EXAMPLE, cat))
     assert rules.check_objects(objects, "dev") == []
-    assert next(str(p) for p in rules.rule_prod_data_ha(objects, "prod")).startswith(
-        "Cluster/wallet-dev-pg.spec.instances: 1 is below"
-    )
+    assert [str(p) for p in rules.rule_prod_data_ha(objects, "prod")] == [
+        "RedisCluster/wallet-dev-redis.spec.redisFollower.replicas: 0 leaves a leader without a follower in prod"
+    ]

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 
 from walletplatform.clients import kube
 from walletplatform.devenv import controlplane, crds, node, toolchain
+from walletplatform.devenv import data_operators as data_operators_mod
 
 
 class LocalCluster:
@@ -22,7 +23,7 @@ class LocalCluster:
         self.client: kube.Kube | None = None
         self.bring_up_seconds = 0.0
 
-    def start(self, say: Callable[[str], None] = lambda _: None) -> LocalCluster:
+    def start(self, say: Callable[[str], None] = lambda _: None, *, data_operators: bool = False) -> LocalCluster:
         started = time.monotonic()
         say(f"node: claiming the host network (node address {node.NODE_IP} on a dummy interface)")
         self.node.claim()
@@ -32,8 +33,12 @@ class LocalCluster:
         crds.install(self.client)
         say("node: containerd, kubelet, kube-proxy, kube-scheduler, CoreDNS")
         self.node.start(self.plane, say)
+        say(f"node: {node.NODE_NAME} Ready ({time.monotonic() - started:.0f}s)")
+        if data_operators:
+            seconds = data_operators_mod.install(self.client, str(self.binaries.kubectl), say)
+            self.node.timings["data operators"] = seconds
+            say(f"data tier operators: serving ({seconds:.0f}s)")
         self.bring_up_seconds = time.monotonic() - started
-        say(f"node: {node.NODE_NAME} Ready ({self.bring_up_seconds:.0f}s in all)")
         return self
 
     def stop(self) -> None:
@@ -49,10 +54,12 @@ class LocalCluster:
 
 
 @contextlib.contextmanager
-def running(workdir: pathlib.Path, say: Callable[[str], None] = lambda _: None) -> Iterator[LocalCluster]:
+def running(
+    workdir: pathlib.Path, say: Callable[[str], None] = lambda _: None, *, data_operators: bool = False
+) -> Iterator[LocalCluster]:
     cluster = LocalCluster(workdir)
     try:
-        cluster.start(say)
+        cluster.start(say, data_operators=data_operators)
         yield cluster
     finally:
         cluster.stop()

@@ -14,17 +14,18 @@ import yaml
 
 from walletplatform import crd
 from walletplatform.clients import kube
+from walletplatform.devenv import toolchain
 
 # module, version, files inside the module
 THIRD_PARTY: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "github.com/cloudnative-pg/cloudnative-pg",
-        "v1.27.1",
+        toolchain.CNPG_VERSION,
         ("config/crd/bases/postgresql.cnpg.io_clusters.yaml", "config/crd/bases/postgresql.cnpg.io_poolers.yaml"),
     ),
     (
         "github.com/OT-CONTAINER-KIT/redis-operator",
-        "v0.23.0",
+        toolchain.REDIS_OPERATOR_VERSION,
         ("config/crd/bases/redis.redis.opstreelabs.in_redisclusters.yaml",),
     ),
     (

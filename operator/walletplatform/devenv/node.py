@@ -1,5 +1,5 @@
 """One local Kubernetes node beside the control plane: containerd, the kubelet, kube-proxy,
-kube-scheduler, CoreDNS and metrics-server, each its own small component (start, ready, stop) over devenv.processes,
+kube-scheduler, CoreDNS, metrics-server and a volume provisioner, each its own small component (start, ready, stop) over devenv.processes,
 and the host changes they make recorded and undone by devenv.hostnet. Images come from
 devenv.images (built locally, imported into containerd). One node per machine.
 
@@ -25,6 +25,7 @@ from walletplatform.devenv import (
     metrics_server,
     processes,
     scheduler,
+    storage,
     toolchain,
 )
 
@@ -129,6 +130,7 @@ class Node:
         )  # fmt: skip
         for obj in metrics_server.registration(metrics.port, plane.kubelet_client_ca):
             client.apply(obj, "wallet-devenv")
+        step("volumes", lambda: storage.Provisioner(client, self.workdir / "volumes").start())
         begun = time.monotonic()
         processes.wait_until(lambda: self.ready(client), 90, f"node {NODE_NAME} Ready")
         processes.wait_until(
