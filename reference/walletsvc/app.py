@@ -95,7 +95,9 @@ class Wallet:
     def __init__(self, config: settings.Settings, registry: prometheus_client.CollectorRegistry) -> None:
         self.config = config
         self.db = store.Database(config.postgres) if config.postgres else None
-        self.cache = store.Cache(config.redis, config.redis_password, cluster=config.redis_cluster) if config.redis else None
+        self.cache = (
+            store.Cache(config.redis, config.redis_password, cluster=config.redis_cluster) if config.redis else None
+        )
         self.requests = prometheus_client.Counter(
             "http_requests_total", "HTTP requests", ["method", "route", "code"], registry=registry
         )

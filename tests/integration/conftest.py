@@ -103,6 +103,19 @@ def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local_clu
         running.stop()
 
 
+@pytest.fixture(scope="module")
+def data_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local_cluster.LocalCluster]:
+    """A local cluster with a real node and the data tier's operators (CloudNativePG, redis-operator)."""
+    if os.geteuid() != 0:
+        pytest.skip("a local node needs root (network, mounts, containerd)")
+    running = local_cluster.LocalCluster(tmp_path_factory.mktemp("data-cluster"))
+    try:
+        running.start(print, data_operators=True)
+        yield running
+    finally:
+        running.stop()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
@@ -112,7 +125,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         plane = funcargs["cluster"].plane
         if plane is not None:
             report.sections.append(("control plane logs", plane.logs_tail()))
-    if report.failed and "node_cluster" in funcargs:
-        report.sections.append(("local cluster logs", funcargs["node_cluster"].logs_tail()))
+    for name in ("node_cluster", "data_cluster"):
+        if report.failed and name in funcargs:
+            report.sections.append(("local cluster logs", funcargs[name].logs_tail()))
     if report.failed and "operator" in funcargs:
         report.sections.append(("operator log", funcargs["operator"].process.tail(60)))

@@ -30,16 +30,16 @@ def test_demo_exits_zero_once_reconciled_and_tears_down(tmp_path: pathlib.Path) 
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
-    assert "Reconciled  True   Applied: all 50 objects applied" in out
+    assert "Reconciled  True   Applied: all 53 objects applied" in out
+    assert "Ready       True" in out, out
     assert "wallet-dev-transaction" in out and "wallet-scaler" in out
     assert "PrometheusHealthy: True" in out and "predictive:" in out
-    # Real pods: the gateway Running and Ready; the others say on what they wait (no data tier yet).
-    assert "wallet-dev-api-gateway       1/1 Running  1/1 Ready" in out, out
-    assert (
-        'wallet-dev-user              0/1 Running  0/1 Ready  CreateContainerConfigError: secret "wallet-dev-pg-app"'
-        in out
-    )
-    assert "wallet-dev-notification      1/1 Running  0/1 Ready  redis: unavailable" in out
+    # Real pods: every service Running and Ready on the real data tier.
+    for service in ("api-gateway", "user", "account", "transaction", "payment", "notification", "compliance"):
+        assert f"{'wallet-dev-' + service:<28} 1/1 Running  1/1 Ready" in out, out
+    assert "Cluster wallet-dev-pg: Cluster in healthy state; primary wallet-dev-pg-" in out
+    assert "(3/3 ready)" in out and "Pooler wallet-dev-pg-pooler-rw: 1 PgBouncer ready" in out
+    assert "RedisCluster wallet-dev-redis: Ready; 3 leaders, 0 followers ready" in out
     assert " leads (wallet-operator chart, namespace wallet-system)" in out
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True, check=False)
     assert leftovers.stdout.strip() == "", "demo processes outlived it"

@@ -66,7 +66,9 @@ def test_retained_data_gets_no_owner_and_others_get_exactly_one(objects: list[An
     for obj in objects:
         owned = compare.render_owned(obj, OWNER)
         refs = owned["metadata"].get("ownerReferences")
-        if obj["kind"] in {"Cluster", "RedisCluster"} or obj["metadata"]["name"].endswith(("-redis-config", "-redis-auth")):
+        if obj["kind"] in {"Cluster", "RedisCluster"} or obj["metadata"]["name"].endswith(
+            ("-redis-config", "-redis-auth")
+        ):
             assert refs is None
         else:
             assert refs == [OWNER.reference()]

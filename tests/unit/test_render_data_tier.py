@@ -119,3 +119,16 @@ def test_only_dependent_services_and_the_data_tier_reach_postgres_and_redis(cat:
     assert {"namespaceSelector": {}, "podSelector": {"matchLabels": {"control-plane": "redis-operator"}}} in _sources(
         rd, 16379
     )
+
+
+def test_unretained_redis_claims_go_with_their_statefulsets(cat: catalog.Catalog) -> None:
+    kept = one(objects(DEV_EXAMPLE, cat), "RedisCluster")["spec"]
+    assert kept["kubernetesConfig"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Retain"
+    assert kept["storage"]["keepAfterDelete"] is True
+    spec = platform.WalletPlatformSpec.model_validate({"services": [{"name": "user"}], "retainData": False})
+    dropped = one(render.render_platform(catalog.resolve("p", "ns", spec, cat)), "RedisCluster")["spec"]
+    assert dropped["kubernetesConfig"]["persistentVolumeClaimRetentionPolicy"] == {
+        "whenDeleted": "Delete",
+        "whenScaled": "Retain",
+    }
+    assert dropped["storage"]["keepAfterDelete"] is False

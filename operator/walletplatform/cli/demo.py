@@ -50,6 +50,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("demo", help=text, description=text)
     parser.add_argument("-f", "--file", default=str(ROOT / "examples" / "walletplatform.yaml"))
     parser.add_argument("--exit-when-ready", action="store_true", help="print the summary and exit (CI)")
-    parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for reconciliation and the pods")
+    parser.add_argument(
+        "--timeout", type=float, default=480.0, help="seconds to wait for the platform (data tier included) to be Ready"
+    )
     parser.add_argument("--workdir", help="keep state and logs here (default: a new temporary folder)")
     parser.set_defaults(func=cmd_demo)

@@ -14,6 +14,7 @@ import yaml
 
 from walletplatform.clients import kube
 from walletplatform.devenv import crds, images, processes, toolchain
+from walletplatform.models import common
 
 MANAGER = "wallet-devenv"
 CNPG_NAMESPACE = "cnpg-system"
@@ -49,9 +50,8 @@ def cnpg_manifests() -> list[dict[str, Any]]:
 
 def redis_operator_manifests(kubectl: str) -> list[dict[str, Any]]:
     root = crds.module_dir("github.com/OT-CONTAINER-KIT/redis-operator", toolchain.REDIS_OPERATOR_VERSION)
-    rendered = subprocess.run(
-        [kubectl, "kustomize", str(root / "config" / "default")], capture_output=True, text=True, check=True, timeout=120
-    ).stdout
+    argv = [kubectl, "kustomize", str(root / "config" / "default")]
+    rendered = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=120).stdout
     docs = [d for d in yaml.safe_load_all(rendered) if isinstance(d, dict)]
     return _use_local_image(docs, REDIS_DEPLOYMENT, images.REDIS_OPERATOR)
 
@@ -63,7 +63,7 @@ def _available(client: kube.Kube, namespace: str, name: str) -> bool:
 
 def _webhook_ready(client: kube.Kube) -> bool:
     """CloudNativePG's admission webhook answers: a server-side dry run of a Cluster passes through it."""
-    probe = {
+    probe: common.Manifest = {
         "apiVersion": "postgresql.cnpg.io/v1",
         "kind": "Cluster",
         "metadata": {"name": "webhook-probe", "namespace": CNPG_NAMESPACE},
@@ -76,14 +76,19 @@ def _webhook_ready(client: kube.Kube) -> bool:
     return True
 
 
-def install(client: kube.Kube, kubectl: str, say: Callable[[str], None] = lambda _: None, timeout: float = 180) -> float:
+def install(
+    client: kube.Kube, kubectl: str, say: Callable[[str], None] = lambda _: None, timeout: float = 180
+) -> float:
     """Apply both operators and wait until they serve; returns the seconds it took."""
     started = time.monotonic()
     for doc in cnpg_manifests() + redis_operator_manifests(kubectl):
         client.apply(doc, MANAGER)
     client.invalidate_discovery()
-    say(f"data tier operators: CloudNativePG {toolchain.CNPG_VERSION}, redis-operator {toolchain.REDIS_OPERATOR_VERSION}")
-    processes.wait_until(lambda: _available(client, CNPG_NAMESPACE, CNPG_DEPLOYMENT), timeout, "CloudNativePG available")
+    versions = f"CloudNativePG {toolchain.CNPG_VERSION}, redis-operator {toolchain.REDIS_OPERATOR_VERSION}"
+    say(f"data tier operators: {versions}")
+    processes.wait_until(
+        lambda: _available(client, CNPG_NAMESPACE, CNPG_DEPLOYMENT), timeout, "CloudNativePG available"
+    )
     processes.wait_until(lambda: _webhook_ready(client), timeout, "CloudNativePG's webhook")
     processes.wait_until(
         lambda: _available(client, REDIS_NAMESPACE, REDIS_DEPLOYMENT), timeout, "redis-operator available"

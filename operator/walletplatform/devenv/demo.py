@@ -67,7 +67,7 @@ class Demo:
 
     def start(self, say: Any) -> None:
         self.cluster = cluster.LocalCluster(self.workdir / "cluster")
-        self.cluster.start(say)
+        self.cluster.start(say, data_operators=True)
         assert self.cluster.plane is not None and self.cluster.client is not None
         self.client = self.cluster.client
         say("prometheus: backfilling 15 days of wallet traffic (1-minute resolution)")
@@ -114,7 +114,8 @@ class Demo:
 
     def reconciled(self) -> tuple[bool, str]:
         """(done, why not): Reconciled=True for the current generation, every policy decided, the
-        api-gateway (which needs no data tier) ready in the platform's status, every pod settled."""
+        platform Ready=True (every service and the data tier, from what their controllers report),
+        every pod settled."""
         assert self.client is not None
         meta = self.platform["metadata"]
         body = self.client.get(API, "WalletPlatform", meta["name"], meta["namespace"]) or {}
@@ -125,12 +126,9 @@ class Demo:
         for policy in self.client.list(API, "ScalingPolicy", meta["namespace"]):
             if not (policy.get("status") or {}).get("services"):
                 return False, f"ScalingPolicy {policy['metadata']['name']}: no decision yet"
-        gateway = ((body.get("status") or {}).get("components") or {}).get("api-gateway") or {}
-        if not gateway.get("ready"):
-            return (
-                False,
-                f"api-gateway (needs no data tier) not ready in the platform's status: {gateway.get('message')}",
-            )
+        ready = conditions.get("Ready", {})
+        if ready.get("status") != "True":
+            return False, f"Ready: {ready.get('reason', 'pending')} {ready.get('message', '')}".strip()
         for name, (running, total, ready, why) in self.service_pods().items():
             # Settled: every pod Ready, or running and saying why not, or waiting on a named cause
             # (a Secret the data tier's operator creates); not still being created.
@@ -193,17 +191,35 @@ class Demo:
         lines.append("  pods (Running/all, Ready, and what a not-ready pod's /readyz says):")
         for name, (running, total, ready, why) in sorted(self.service_pods().items()):
             lines.append(f"    {name:<28} {running}/{total} Running  {ready}/{total} Ready  {why}".rstrip())
+        lines.append("  data tier (as CloudNativePG and redis-operator report it):")
+        lines += ["    " + line for line in self.data_tier()]
         lines += [
             f"  operator: {self.leader() or 'no leader'} leads ({chart.RELEASE} chart, namespace {chart.NAMESPACE})",
             "",
-            "CloudNativePG and redis-operator do not run here yet: the data tier reports no status, the",
-            "services that need Postgres wait for the Secret CloudNativePG creates, notification waits for",
-            "Redis, and Ready stays False and says why. Everything above is read from the cluster.",
+            "Everything above is read from the cluster.",
             f"kubectl: export KUBECONFIG={self.cluster.plane.kubeconfig}",
             f"prometheus: {self.prometheus.url if self.prometheus else '-'}",
             f"logs: {self.workdir}",
         ]
         return "\n".join(lines)
+
+    def data_tier(self) -> list[str]:
+        """One line per data-tier object: Postgres primary and replicas, the pooler, Redis leaders."""
+        assert self.client is not None
+        ns, name = self.platform["metadata"]["namespace"], self.platform["metadata"]["name"]
+        pg = (self.client.get("postgresql.cnpg.io/v1", "Cluster", f"{name}-pg", ns) or {}).get("status") or {}
+        pooler = self.client.get("apps/v1", "Deployment", f"{name}-pg-pooler-rw", ns) or {}
+        redis_live = self.client.get("redis.redis.opstreelabs.in/v1beta2", "RedisCluster", f"{name}-redis", ns) or {}
+        redis_status = redis_live.get("status") or {}
+        replicas = sorted(set(pg.get("instanceNames") or []) - {pg.get("currentPrimary")})
+        return [
+            f"Cluster {name}-pg: {pg.get('phase', '-')}; primary {pg.get('currentPrimary', '-')}, "
+            f"replicas {', '.join(replicas) or '-'} ({pg.get('readyInstances', 0)}/{pg.get('instances', 0)} ready)",
+            f"Pooler {name}-pg-pooler-rw: {(pooler.get('status') or {}).get('readyReplicas', 0)} PgBouncer ready",
+            f"RedisCluster {name}-redis: {redis_status.get('state', '-')}; "
+            f"{redis_status.get('readyLeaderReplicas', 0)} leaders, {redis_status.get('readyFollowerReplicas', 0)} "
+            "followers ready",
+        ]
 
     def stop(self) -> None:
         for part in (self.prometheus, self.cluster):

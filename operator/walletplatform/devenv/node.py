@@ -1,5 +1,6 @@
 """One local Kubernetes node beside the control plane: containerd, the kubelet, kube-proxy,
-kube-scheduler, CoreDNS, metrics-server and a volume provisioner, each its own small component (start, ready, stop) over devenv.processes,
+kube-scheduler, CoreDNS, metrics-server and a volume provisioner, each its own small component
+(start, ready, stop) over devenv.processes,
 and the host changes they make recorded and undone by devenv.hostnet. Images come from
 devenv.images (built locally, imported into containerd). One node per machine.
 

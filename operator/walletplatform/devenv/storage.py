@@ -102,16 +102,16 @@ class Provisioner:
         while not self._stop.wait(self.period):
             try:
                 self.pass_once()
-            except Exception as exc:  # noqa: BLE001 - a failed pass is retried at the next one
+            except Exception as exc:  # a failed pass is retried at the next one
                 self.errors += 1
                 log.warning("volume provisioner: %s", exc)
 
     def pass_once(self) -> None:
         for claim in self.client.list("v1", "PersistentVolumeClaim"):
             spec, status = claim["spec"], claim.get("status") or {}
-            if spec.get("storageClassName") == CLASS_NAME and status.get("phase") == "Pending":
-                if not spec.get("volumeName"):
-                    self._provision(claim)
+            pending = status.get("phase") == "Pending" and not spec.get("volumeName")
+            if spec.get("storageClassName") == CLASS_NAME and pending:
+                self._provision(claim)
         for volume in self.client.list("v1", "PersistentVolume"):
             annotations = volume["metadata"].get("annotations") or {}
             phase = (volume.get("status") or {}).get("phase")

@@ -80,6 +80,13 @@ def render_cluster(platform: ResolvedPlatform) -> common.Manifest:
                 "requests": {"cpu": redis.cpu, "memory": redis.memory},
                 "limits": {"cpu": redis.cpu, "memory": redis.memory},
             },
+            # Unretained data goes with the StatefulSets (their claims get them as owner). The operator's
+            # own finalizer deletes the claims while the StatefulSets still run, and a pod restarted in
+            # between brought its claims back, left behind for good (seen with the real operator).
+            "persistentVolumeClaimRetentionPolicy": {
+                "whenDeleted": "Retain" if platform.spec.retain_data else "Delete",
+                "whenScaled": "Retain",
+            },
         },
         "redisLeader": {
             "replicas": redis.leaders,
