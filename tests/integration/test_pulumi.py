@@ -25,13 +25,13 @@ from typing import Any
 import pytest
 import yaml
 from pulumi import automation as auto
-from walletplatform import catalog, render
+from walletplatform import catalog
 from walletplatform.clients import kube
 from walletplatform.controller import settings
 from walletplatform.devenv import controlplane, crds, processes, pulumi_engine, toolchain
 from walletplatform.devenv import operator as operator_env
 from walletplatform.render import autoscaling
-from walletplatform.stacks import config, program
+from walletplatform.stacks import components, config, program
 
 from tests.integration import platforms
 from tests.integration.conftest import OPERATOR_ENV
@@ -82,7 +82,7 @@ def rendered(env: str) -> list[dict[str, Any]]:
     stack = config.parse_stack_config(
         {"mode": data["wallet-platform:mode"], "platform": data["wallet-platform:platform"]}, catalog.load_catalog()
     )
-    return render.render_platform(stack.resolved)
+    return components.platform_objects(stack.resolved)
 
 
 def live(client: kube.Kube, obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -116,7 +116,11 @@ def test_dev_stack_up_twice_respects_the_engine_floor_and_destroys(
     ]
     # the API server defaults spec.replicas; the stack never sets it (the HPA owns it)
     assert len(pulumi_fields) == len(deployments) and all("f:replicas" not in spec for spec in pulumi_fields)
-    assert up.outputs["postgres"].value == {"rw": "wallet-dev-pg-rw", "ro": "wallet-dev-pg-ro"}
+    assert up.outputs["postgres"].value == {
+        "rw": "wallet-dev-pg-rw",
+        "ro": "wallet-dev-pg-ro",
+        "pooler": "wallet-dev-pg-pooler-rw",
+    }
     services = committed("dev")["wallet-platform:platform"]["spec"]["services"]
     assert set(up.outputs["services"].value) == {s["name"] for s in services}
 

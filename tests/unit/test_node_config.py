@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pathlib
 
-from walletplatform.devenv import containerd, coredns, hostnet, images, kubelet, kubeproxy
+import pytest
+from walletplatform.devenv import containerd, coredns, data_operators, hostnet, images, kubelet, kubeproxy, storage
+from walletplatform.models import platform
+from walletplatform.render import postgres, redis
 
 
 def test_pods_get_no_default_route_and_no_masquerade(tmp_path: pathlib.Path) -> None:
@@ -57,3 +60,43 @@ def test_image_cache_key_follows_the_inputs(tmp_path: pathlib.Path) -> None:
     (tmp_path / "app.py").write_text("print(2)\n")
     assert images.content_key(image, "base1") != first
     assert images.content_key(image, "base2") != images.content_key(image, "base1")
+
+
+def test_a_claim_gets_a_local_volume_of_its_own_pinned_to_the_node(tmp_path: pathlib.Path) -> None:
+    claim = {
+        "metadata": {"name": "wallet-dev-pg-1", "namespace": "wallet-dev", "uid": "0b7c"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}},
+    }
+    volume = storage.volume_for(claim, tmp_path)
+    spec = volume["spec"]
+    assert volume["metadata"]["name"] == "pvc-0b7c"
+    assert spec["local"] == {"path": str(tmp_path / "pvc-0b7c")}  # local, not hostPath: the pod's fsGroup applies
+    assert spec["capacity"] == {"storage": "5Gi"} and spec["storageClassName"] == storage.CLASS_NAME
+    assert spec["claimRef"]["uid"] == "0b7c" and spec["claimRef"]["name"] == "wallet-dev-pg-1"
+    terms = spec["nodeAffinity"]["required"]["nodeSelectorTerms"]
+    assert terms[0]["matchExpressions"][0]["values"] == [kubelet.NODE_NAME]
+    assert storage.storage_class()["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
+
+
+def test_published_operator_manifests_run_the_local_image_without_pulling() -> None:
+    deployment = {
+        "kind": "Deployment",
+        "metadata": {"name": "cnpg-controller-manager"},
+        "spec": {"template": {"spec": {"containers": [{
+            "name": "manager", "image": "ghcr.io/cloudnative-pg/cloudnative-pg:1.27.1", "imagePullPolicy": "Always",
+            "env": [{"name": "OPERATOR_IMAGE_NAME", "value": "ghcr.io/cloudnative-pg/cloudnative-pg:1.27.1"}],
+        }]}}},
+    }  # fmt: skip
+    docs = data_operators._use_local_image([{"kind": "Service"}, deployment], "cnpg-controller-manager", images.CNPG)
+    (container,) = docs[1]["spec"]["template"]["spec"]["containers"]
+    assert (container["image"], container["imagePullPolicy"]) == (images.CNPG, "IfNotPresent")
+    assert container["env"] == [{"name": "OPERATOR_IMAGE_NAME", "value": images.CNPG}]
+    with pytest.raises(RuntimeError, match="no Deployment redis-operator"):
+        data_operators._use_local_image([deployment], "redis-operator", images.REDIS_OPERATOR)
+
+
+def test_every_data_tier_image_the_renderer_names_is_built_here() -> None:
+    built = {image.reference for image in images.IMAGES}
+    assert f"{postgres.IMAGE}:{platform.Postgres().version}" in built
+    assert postgres.PGBOUNCER_IMAGE in built
+    assert f"{redis.IMAGE}:{platform.Redis().version}" in built

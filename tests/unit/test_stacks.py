@@ -14,7 +14,7 @@ import pytest
 import yaml
 from walletplatform import catalog, generated_secrets, render
 from walletplatform.models import errors
-from walletplatform.stacks import config, program
+from walletplatform.stacks import components, config, program
 
 from tests.conftest import DEV_EXAMPLE, PROD_EXAMPLE, ROOT, load
 
@@ -69,11 +69,19 @@ def without_generated(inputs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in inputs.items() if k != "data"}
 
 
+def stack_objects(resolved: catalog.ResolvedPlatform) -> list[Any]:
+    """Every rendered object and the namespace's default deny (the stack owns the namespace)."""
+    objects = components.platform_objects(resolved)
+    assert objects[:-1] == render.render_platform(resolved)
+    assert objects[-1]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    return objects
+
+
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_direct_stack_registers_exactly_the_rendered_objects(env: str, cat: catalog.Catalog) -> None:
     recorder = run_program(env)
     stack = config.parse_stack_config(stack_config(env), cat)
-    expected = render.render_platform(stack.resolved)
+    expected = stack_objects(stack.resolved)
     got = custom(recorder)
     assert len(got) == len(expected)
     by_name = {(r.inputs["kind"], r.inputs["metadata"]["name"]): r for r in got}
@@ -90,7 +98,7 @@ def test_direct_stack_registers_exactly_the_rendered_objects(env: str, cat: cata
 
 def test_await_readiness_off_adds_only_the_skip_await_annotation(cat: catalog.Catalog) -> None:
     recorder = run_program("dev", extra={"wallet-platform:awaitReadiness": "false"})
-    expected = render.render_platform(config.parse_stack_config(stack_config("dev"), cat).resolved)
+    expected = stack_objects(config.parse_stack_config(stack_config("dev"), cat).resolved)
     got = custom(recorder)
     assert len(got) == len(expected)
     by_name = {(r.inputs["kind"], r.inputs["metadata"]["name"]): r.inputs for r in got}

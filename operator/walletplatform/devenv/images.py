@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 
 from walletplatform.devenv import toolchain
+from walletplatform.models import platform
+from walletplatform.render import postgres, redis
 
 ROOT = toolchain.ROOT
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
@@ -28,11 +30,11 @@ HOST_CA_BUNDLE = pathlib.Path("/etc/ssl/certs/ca-certificates.crt")
 # overlay, not vfs: vfs stores a full copy of the root filesystem per layer (31 GB after a few dozen
 # operator builds filled this machine's disk); overlay stores each layer's changes only.
 STORAGE_DRIVER = "overlay"
-# The data tier's versions: what Debian ships (bookworm: Redis 7.0.15; trixie: PostgreSQL 17 and
-# PgBouncer 1.24), the tags the renderer's defaults name, and the operators hack/toolchain.sh builds.
-POSTGRES_MAJOR = "17"
-PGBOUNCER_VERSION = "1.24.1"
-REDIS_VERSION = "v7.0.15"
+# The data tier's images are the ones the renderer's defaults name (Debian ships those versions:
+# bookworm Redis 7.0.15; trixie PostgreSQL 17 and PgBouncer 1.24), and the operators' images hold the
+# binaries hack/toolchain.sh builds.
+POSTGRES_REFERENCE = f"{postgres.IMAGE}:{platform.Postgres.model_fields['version'].default}"
+REDIS_REFERENCE = f"{redis.IMAGE}:{platform.Redis.model_fields['version'].default}"
 CNPG_VERSION = toolchain.CNPG_VERSION
 REDIS_OPERATOR_VERSION = toolchain.REDIS_OPERATOR_VERSION
 
@@ -91,11 +93,11 @@ IMAGES = (
           # long description, and a README edit should not cost a 3-minute image rebuild.
           ("operator/Dockerfile", "pyproject.toml", "operator/walletplatform/**/*.py",
            "operator/walletplatform/py.typed", "services/*.yaml")),
-    Image("postgresql", f"ghcr.io/wallet-platform/postgresql:{POSTGRES_MAJOR}",
+    Image("postgresql", POSTGRES_REFERENCE,
           ROOT / "images" / "postgresql" / "Dockerfile", ROOT / "images" / "postgresql", ("Dockerfile",), TRIXIE),
-    Image("pgbouncer", f"ghcr.io/wallet-platform/pgbouncer:{PGBOUNCER_VERSION}",
+    Image("pgbouncer", postgres.PGBOUNCER_IMAGE,
           ROOT / "images" / "pgbouncer" / "Dockerfile", ROOT / "images" / "pgbouncer", ("Dockerfile",), TRIXIE),
-    Image("redis", f"ghcr.io/wallet-platform/redis:{REDIS_VERSION}",
+    Image("redis", REDIS_REFERENCE,
           ROOT / "images" / "redis" / "Dockerfile", ROOT / "images" / "redis", ("Dockerfile", "entrypoint.sh")),
     Image("cloudnative-pg", f"localhost/wallet-cloudnative-pg:{CNPG_VERSION.lstrip('v')}",
           ROOT / "images" / "cnpg" / "Dockerfile", _staged("cloudnative-pg"), ("manager",), None,

@@ -175,3 +175,17 @@ def render_redis_policy(platform: ResolvedPlatform) -> common.Manifest | None:
             {"from": [_ANY_NAMESPACE], "ports": _tcp(9121)},
         ],
     )
+
+
+def render_namespace_default_deny(platform: ResolvedPlatform) -> common.Manifest | None:
+    """Ingress denied to every pod of the namespace that no other policy admits: for the adapters that
+    own the platform's namespace (the Pulumi stacks create it; the operator is given one and leaves the
+    namespace's policies to its owner)."""
+    if not platform.spec.network_policies:
+        return None
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": labels.metadata(f"{platform.name}-default-deny", platform.namespace, platform.name, "namespace"),
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+    }

@@ -20,7 +20,7 @@ import pulumi_kubernetes as k8s
 
 from walletplatform import catalog, generated_secrets, render
 from walletplatform.models import common
-from walletplatform.render import labels
+from walletplatform.render import labels, network
 
 
 def _resource_name(obj: common.Manifest) -> str:
@@ -79,6 +79,13 @@ def register_object(
     )
 
 
+def platform_objects(resolved: catalog.ResolvedPlatform) -> list[common.Manifest]:
+    """What a stack registers for one platform: every rendered object and, because the stack owns the
+    namespace, the namespace's default deny of ingress that no policy admits."""
+    deny = network.render_namespace_default_deny(resolved)
+    return [*render.render_platform(resolved), *([deny] if deny else [])]
+
+
 class WalletPlatform(pulumi.ComponentResource):
     """Every object of one platform; outputs name what applications and operators connect to."""
 
@@ -96,7 +103,7 @@ class WalletPlatform(pulumi.ComponentResource):
         await_ready: bool = True,
     ):
         super().__init__("wallet:platform:WalletPlatform", name, None, opts)
-        objects = render.render_platform(resolved)
+        objects = platform_objects(resolved)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata={"name": resolved.namespace, "labels": {labels.PLATFORM_LABEL: resolved.name}},
