@@ -8,7 +8,8 @@ measured time printed: a normal delete of the Postgres primary under write load 
 writes within 10 s and no acknowledged transfer is lost: one replica is synchronous), a SIGKILL of a
 Redis master's process (its shard serves again within 10 s, its keys kept). Data: with retainData the
 Cluster, RedisCluster, their claims and the rows outlive the WalletPlatform and are adopted by a new
-one; without it, everything is collected."""
+one; without it, everything is collected. Last, the committed dev stack's ``pulumi up`` with readiness
+awaited completes on the same node."""
 
 from __future__ import annotations
 
@@ -23,8 +24,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
+from walletplatform import catalog
 from walletplatform.clients import kube
-from walletplatform.devenv import chart, cluster, processes
+from walletplatform.devenv import chart, cluster, processes, pulumi_engine
+from walletplatform.stacks import components, program
+from walletplatform.stacks import config as stack_config
 
 from tests.conftest import ROOT
 from tests.integration import platforms
@@ -287,3 +292,37 @@ def test_retained_data_outlives_the_platform_and_is_adopted_and_unretained_data_
         "Cluster and RedisCluster collected",
     )
     processes.wait_until(lambda: not claims(client), 180, "every claim collected")
+
+
+def test_the_dev_stack_comes_up_with_readiness_awaited_on_the_real_node(
+    client: kube.Kube, data_cluster: cluster.LocalCluster, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`pulumi up` of the committed dev stack with awaitReadiness at its default (true): the provider's
+    readiness checks pass on our objects with real pods behind them. Runs after the platform above was
+    collected: two dev platforms do not fit one small node."""
+    assert data_cluster.plane is not None
+    engine = pulumi_engine.Engine(
+        tmp_path_factory.mktemp("pulumi"), data_cluster.plane.kubeconfig, data_cluster.binaries
+    )
+    values = yaml.safe_load((ROOT / "stacks" / "config" / "Pulumi.dev.yaml").read_text())["config"]
+    assert "wallet-platform:awaitReadiness" not in values  # the default: await
+    path = engine.home / "Pulumi.dev-node.yaml"
+    path.write_text(yaml.safe_dump({"config": values}))
+    stack = engine.stack("dev-node", path, program.run)
+    resolved = stack_config.parse_stack_config(
+        {"mode": values["wallet-platform:mode"], "platform": values["wallet-platform:platform"]},
+        catalog.load_catalog(),
+    ).resolved
+    objects = components.platform_objects(resolved)
+    started = time.monotonic()
+    up = stack.up()
+    print(
+        f"\npulumi up (dev, readiness awaited, real node): {time.monotonic() - started:.0f}s for {len(objects)} objects"
+    )
+    assert {op: n for op, n in (up.summary.resource_changes or {}).items() if n} == {"create": len(objects) + 3}
+    for obj in objects:
+        if obj["kind"] == "Deployment":
+            live = client.get("apps/v1", "Deployment", obj["metadata"]["name"], resolved.namespace) or {}
+            assert (live.get("status") or {}).get("availableReplicas", 0) >= 1, obj["metadata"]["name"]
+    stack.destroy()
+    stack.workspace.remove_stack(stack.name)

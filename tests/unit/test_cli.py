@@ -190,3 +190,43 @@ def test_an_output_into_a_missing_folder_is_refused_before_any_work(
     assert result.returncode == 2 and result.stdout == ""
     flag = "--output" if args[0] == "crds" else "--plot"
     assert result.stderr.strip() == f"{flag}: folder {missing} does not exist"
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("garbage: [", "while parsing a flow node"),
+        ("apiVersion: v1\n", "Expected key current-context"),
+        (None, "No configuration found"),
+    ],
+)
+def test_explain_with_an_unusable_kubeconfig_is_status_2_naming_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path, content: str | None, reason: str
+) -> None:
+    path = tmp_path / "kubeconfig"
+    if content is not None:
+        path.write_text(content)
+    code, out, err = run(capsys, "explain", "p", "-n", "ns", "--kubeconfig", str(path))
+    assert code == 2 and out == ""
+    assert err.startswith(f"--kubeconfig: {path}: not a usable kubeconfig: ") and reason in err
+    assert "Traceback" not in err
+
+
+def test_explain_against_an_unreachable_server_is_status_1_with_the_reason(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "current-context": "c",
+            }
+        )
+    )
+    code, _, err = run(capsys, "explain", "p", "-n", "ns", "--kubeconfig", str(path))
+    assert code == 1 and err.startswith("cannot read ScalingPolicy ns/p: ") and "Connection refused" in err

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 from walletplatform.backtest import trace
+from walletplatform.cli import backtest as cli_backtest
+from walletplatform.cli import main
 from walletplatform.models import errors
 
 from tests.conftest import DEV_EXAMPLE
@@ -174,7 +176,10 @@ def test_a_30_minute_trace_backtests_like_the_same_demand_written_per_minute(
 @pytest.mark.parametrize(
     ("flags", "expected"),
     [
-        (["--peak-replicas", "0", "--target", "2"], ["--peak-replicas: must be >= 1", "--target: must be in (0, 1]"]),
+        (
+            ["--peak-replicas", "0", "--target", "2"],
+            ["--peak-replicas: must be in [1, 10000]", "--target: must be in (0, 1]"],
+        ),
         (["--capacity-per-replica", "-1"], ["--capacity-per-replica: must be > 0"]),
         (
             ["--peak-replicas", "5", "--capacity-per-replica", "3"],
@@ -256,3 +261,48 @@ def test_backtest_replays_a_policy_file_at_the_flags_capacity(
         capsys, "backtest", "--trace", str(path), "--peak-replicas", "20", "--policy", str(DEV_EXAMPLE)
     )
     assert (code, out, err) == (2, "", "kind: --policy needs a ScalingPolicy\n")
+
+
+@pytest.mark.parametrize(
+    ("rows", "widest"),
+    [
+        (["0,5", "1,5", "3000000000,5"], "1970-01-01T00:00:01+00:00 and 2065-01-24T05:20:00+00:00"),
+        ([f"{1_700_000_000 + 60 * i},5" for i in range(14_400)] + ["2219000000,5"], "and 2040-04-25T20:53:20+00:00"),
+    ],
+)
+def test_a_stray_row_is_refused_naming_the_gap_not_gridded(rows: list[str], widest: str) -> None:
+    with pytest.raises(errors.SpecError) as caught:
+        trace.read_trace("\n".join(rows), "t.csv")
+    (problem,) = caught.value.problems
+    assert problem.path == "t.csv" and "is a row out of place?" in problem.message and widest in problem.message
+
+
+def test_json_output_is_strict_json(capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path) -> None:
+    assert cli_backtest._finite({"a": math.nan, "b": [math.inf, 1.5], "c": (-math.inf,)}) == {
+        "a": None,
+        "b": [None, 1.5],
+        "c": [None],
+    }
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(f"{1_700_000_000 + 60 * i},{'nan' if i % 2 else 1e-300}" for i in range(9 * 1440)))
+    code = main.main(["backtest", "--trace", str(path), "--peak-replicas", "5", "--json"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    json.loads(out, parse_constant=pytest.fail)
+
+
+@pytest.mark.parametrize(
+    ("value", "flags", "message"),
+    [
+        ("1.7e308", ("--peak-replicas", "5"), "demand must be at most 1e+15, not 1.7e308"),
+        ("5", ("--capacity-per-replica", "0.000001"), "--capacity-per-replica: 1e-06 per replica needs"),
+        ("5", ("--peak-replicas", "99999999999"), "--peak-replicas: must be in [1, 10000]"),
+    ],
+)
+def test_demand_and_replica_counts_are_bounded(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path, value: str, flags: tuple[str, ...], message: str
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(f"{1_700_000_000 + 60 * i},{value}" for i in range(9 * 1440)))
+    code, _, err = run(capsys, "backtest", "--trace", str(path), *flags, "--json")
+    assert code == 2 and message in err and "Traceback" not in err

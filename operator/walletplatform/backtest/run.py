@@ -58,6 +58,11 @@ class Score:
         }
 
 
+# The most replicas one backtest simulates (per strategy, per minute): far above any one service's
+# maxReplicas here, and a bound on the work and memory of a replay.
+MAX_REPLICAS = 10_000
+
+
 def capacity_for_peak(data: series.Series, peak_replicas: int, target: float) -> float:
     """Capacity per replica such that the trace's 99.9th percentile needs ``peak_replicas`` at ``target``."""
     peak = float(np.nanpercentile(data.values, 99.9)) if np.any(~np.isnan(data.values)) else 0.0
@@ -150,6 +155,17 @@ def run(data: series.Series, config: Config) -> dict[str, object]:
         )
     cap, target = config.capacity, config.target
     needed = np.ceil(np.nan_to_num(demand[first_week:]) / (cap * target))
+    peak_needed = float(np.nanmax(needed))
+    if not peak_needed <= MAX_REPLICAS:  # also catches inf and NaN
+        raise errors.SpecError(
+            [
+                errors.Problem(
+                    path="--capacity-per-replica",
+                    message=f"{cap:g} per replica needs {peak_needed:g} replicas at the trace's peak; "
+                    f"at most {MAX_REPLICAS} are simulated",
+                )
+            ]
+        )
     low = config.service.min_replicas
     high = config.max_replicas or max(config.service.max_replicas, int(np.nanmax(needed)) + 1)
     simulators = {

@@ -25,7 +25,16 @@ from walletplatform.forecast import series
 from walletplatform.models import errors
 
 MISSING = frozenset({"", "nan", "na", "n/a", "null", "none", "-"})
+# Far above any real request rate, and far enough below the float range that sums and percentiles of
+# a trace stay finite (a value of 1.7e308 overflowed to infinity).
+MAX_DEMAND = 1e15
 EPOCH_MILLISECONDS = 1e11  # epoch seconds reach this in the year 5138; larger numbers are milliseconds
+# The grid a trace is replayed on is bounded by its rows, not by its timestamps: one stray row (a
+# timestamp of 0 in a trace of today, a year typed 2040) would otherwise ask for billions of points.
+# A grid may be 10 times the rows (traces with long gaps are read), and at most 20 years of minutes.
+GRID_PER_ROW = 10
+MIN_GRID = 100_000
+MAX_MINUTES = 20 * 366 * 24 * 60
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +87,8 @@ def _value(text: str) -> float:
     value = float(cleaned)
     if math.isinf(value) or value < 0:
         raise ValueError(f"demand must be finite and not negative, not {cleaned}")
+    if value > MAX_DEMAND:
+        raise ValueError(f"demand must be at most {MAX_DEMAND:g}, not {cleaned}")
     return value
 
 
@@ -161,6 +172,7 @@ def read_trace(
         raise errors.SpecError([errors.Problem(path=source, message="needs at least two distinct timestamps")])
     diffs, counts = np.unique(np.diff(times), return_counts=True)
     step = float(diffs[np.argmax(counts)])
+    _check_span(times, step, source)
     result = series.from_points(times, values, step)
     if zero_fill_max > 0:
         result, filled = _fill_short_gaps(result, zero_fill_max)
@@ -170,6 +182,36 @@ def read_trace(
     if gaps:
         notes.append(f"{gaps} of {len(result)} points are gaps (no row or no value): skipped, not read as zero")
     return Trace(result, tuple(notes))
+
+
+def _iso(seconds: float) -> str:
+    try:
+        return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+    except (OverflowError, OSError, ValueError):
+        return f"{seconds:g} s"
+
+
+def _check_span(times: series.Array, step: float, source: str) -> None:
+    """SpecError when the rows' span at ``step`` is far more points than rows, or longer than
+    MAX_MINUTES: it names the widest gap, where a stray row usually is."""
+    span = float(times[-1] - times[0])
+    points = span / step + 1
+    if points <= max(GRID_PER_ROW * len(times), MIN_GRID) and span / 60 <= MAX_MINUTES:
+        return
+    widest = int(np.argmax(np.diff(times)))
+    raise errors.SpecError(
+        [
+            errors.Problem(
+                path=source,
+                message=(
+                    f"{len(times):,} rows at a {step:g}s step span {span / 86400:,.1f} days ({points:,.0f} points), "
+                    f"more than {GRID_PER_ROW} points per row or {MAX_MINUTES // (366 * 24 * 60)} years allow; "
+                    f"the widest gap is between {_iso(times[widest])} and {_iso(times[widest + 1])}: "
+                    "is a row out of place?"
+                ),
+            )
+        ]
+    )
 
 
 def _fill_short_gaps(data: series.Series, max_seconds: float) -> tuple[series.Series, int]:

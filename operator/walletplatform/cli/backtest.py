@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import pathlib
 import sys
 import time
@@ -34,8 +35,8 @@ def _check_flags(args: argparse.Namespace) -> None:
         problems.append(errors.Problem(path="--capacity-per-replica/--peak-replicas", message="give exactly one"))
     if args.capacity_per_replica is not None and not args.capacity_per_replica > 0:
         problems.append(errors.Problem(path="--capacity-per-replica", message="must be > 0"))
-    if args.peak_replicas is not None and args.peak_replicas < 1:
-        problems.append(errors.Problem(path="--peak-replicas", message="must be >= 1"))
+    if args.peak_replicas is not None and not 1 <= args.peak_replicas <= run.MAX_REPLICAS:
+        problems.append(errors.Problem(path="--peak-replicas", message=f"must be in [1, {run.MAX_REPLICAS}]"))
     if not 0 < args.target <= 1:
         problems.append(errors.Problem(path="--target", message="must be in (0, 1]"))
     if (args.trace is None) == (args.prometheus is None):
@@ -91,7 +92,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.plot:
         _plot(args.plot, curves)  # type: ignore[arg-type]
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(_finite(result), allow_nan=False))
         return 0
     print(f"{'strategy':<12}{'saturated %':>12}{'replica-h':>12}{'vs oracle':>11}{'actions':>9}")
     for name, score in result["strategies"].items():  # type: ignore[attr-defined]
@@ -99,18 +100,24 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             f"{name:<12}{score['saturated_pct']:>12.3f}{score['replica_hours']:>12.1f}"
             f"{score['replica_hours_vs_oracle']:>11.3f}{score['actions']:>9}"
         )
-    print(json.dumps(result["meta"]))
+    print(json.dumps(_finite(result["meta"]), allow_nan=False))
     return 0
+
+
+def _finite(value: object) -> object:
+    """``value`` with every NaN or infinite float as null: JSON has no NaN or Infinity."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _from_csv(args: argparse.Namespace, zero_fill: float) -> tuple[series.Series, list[str]]:
     zone = _zone(args.timezone)
-    try:
-        text = pathlib.Path(args.trace).read_text()
-    except OSError as exc:
-        raise errors.SpecError(
-            [errors.Problem(path="--trace", message=f"cannot read {args.trace}: {exc.strerror}")]
-        ) from None
+    text = io.read_text(args.trace, "--trace")
     read = trace.read_trace(
         text, args.trace, zero_fill, zone, time_column=args.time_column, value_column=args.value_column
     )

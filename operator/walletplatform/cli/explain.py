@@ -8,17 +8,25 @@ import os
 import pathlib
 import sys
 
+import urllib3
+
 from walletplatform import API_GROUP, API_VERSION
 from walletplatform.clients import kube
-from walletplatform.models import scaling
+from walletplatform.models import errors, scaling
 from walletplatform.scaling import report
 
-EXIT_NOT_FOUND = 1
+EXIT_NOT_FOUND = 1  # also: the API server cannot be reached
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    client = kube.Kube(args.kubeconfig or _default_kubeconfig())
-    body = client.get(f"{API_GROUP}/{API_VERSION}", "ScalingPolicy", args.policy, args.namespace)
+    try:
+        client = kube.Kube(args.kubeconfig or _default_kubeconfig())  # reads the server's discovery too
+        body = client.get(f"{API_GROUP}/{API_VERSION}", "ScalingPolicy", args.policy, args.namespace)
+    except kube.ConfigError as exc:
+        raise errors.SpecError([errors.Problem(path="--kubeconfig", message=str(exc))]) from None
+    except (kube.ApiError, urllib3.exceptions.HTTPError, OSError) as exc:
+        print(f"cannot read ScalingPolicy {args.namespace}/{args.policy}: {exc}", file=sys.stderr)
+        return EXIT_NOT_FOUND
     if body is None:
         print(f"ScalingPolicy {args.namespace}/{args.policy} not found", file=sys.stderr)
         return EXIT_NOT_FOUND

@@ -26,21 +26,30 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def read_documents(path: str) -> list[object]:
-    """All YAML documents of a file (``-`` for stdin); SpecError naming the file on anything it cannot
-    read: not UTF-8, not YAML, a duplicate key, nesting too deep, a number too long to convert."""
+def _refuse(where: str, message: str) -> errors.SpecError:
+    return errors.SpecError([errors.Problem(path=where, message=message)])
 
-    def refuse(where: str, message: str) -> errors.SpecError:
-        return errors.SpecError([errors.Problem(path=where, message=message)])
 
+def read_text(path: str, where: str | None = None) -> str:
+    """A file's text (``-`` for stdin); SpecError at ``where`` (a flag, say; default the path itself)
+    when it cannot be read or is not UTF-8."""
     try:
         raw = sys.stdin.buffer.read() if path == "-" else pathlib.Path(path).read_bytes()
     except OSError as exc:
-        raise refuse(path, exc.strerror or str(exc)) from None
+        reason = str(exc.strerror or exc)
+        raise _refuse(where or path, f"cannot read {path}: {reason}" if where else reason) from None
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise refuse(path, f"is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
+        reason = f"is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+        raise _refuse(where or path, f"{path} {reason}" if where else reason) from None
+
+
+def read_documents(path: str) -> list[object]:
+    """All YAML documents of a file (``-`` for stdin); SpecError naming the file on anything it cannot
+    read: not UTF-8, not YAML, a duplicate key, nesting too deep, a number too long to convert."""
+    refuse = _refuse
+    text = read_text(path)
     try:
         docs = [doc for doc in yaml.load_all(text, Loader=_StrictLoader) if doc is not None]
     except yaml.YAMLError as exc:

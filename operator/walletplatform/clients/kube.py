@@ -10,6 +10,7 @@ import pathlib
 import threading
 from typing import Any
 
+import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes import dynamic
@@ -30,6 +31,10 @@ class ApiError(RuntimeError):
         self.message = message
 
 
+class ConfigError(ValueError):
+    """The kubeconfig cannot be used: missing, not YAML, or without a usable context."""
+
+
 def _error(exc: exceptions.DynamicApiError | k8s_client.ApiException) -> ApiError:
     body: Any = getattr(exc, "body", None)
     message = str(exc)
@@ -46,7 +51,11 @@ class Kube:
         if kubeconfig is None:
             k8s_config.load_incluster_config(client_configuration=configuration)
         else:
-            k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+            try:
+                k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+            except (k8s_config.ConfigException, yaml.YAMLError, OSError, TypeError, KeyError, ValueError) as exc:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise ConfigError(f"{kubeconfig}: not a usable kubeconfig: {reason}") from None
         self.api = k8s_client.ApiClient(configuration)
         # The dynamic client's discovery cache is shared and not thread-safe: a lookup of a missing kind
         # rebuilds it, and concurrent lookups then failed with KeyError: 'resources' / 'apis'. Lookups
