@@ -1,6 +1,6 @@
 """Helpers for tests that drive the operator: apply an example platform into a test namespace, wait
-for conditions, and stand in for the CloudNativePG and redis-operator controllers (which do not run
-here) by writing their status subresource the way they do."""
+for conditions, edit children by hand. The data tier's status is never written here: only the real
+CloudNativePG and redis-operator write it (tests/integration/test_data_tier.py)."""
 
 from __future__ import annotations
 
@@ -69,37 +69,6 @@ def wait_condition(
 
     processes.wait_until(check, timeout, f"{kind}={status} {reason or ''} on {namespace}/{name} (last: {found})")
     return found
-
-
-def mark_data_ready(client: kube.Kube, namespace: str, platform: str, instances: int = 1) -> None:
-    """Write the status CloudNativePG and redis-operator write once their clusters are healthy."""
-    client.patch_status(
-        PG[0],
-        PG[1],
-        f"{platform}-pg",
-        namespace,
-        {
-            "phase": "Cluster in healthy state",
-            "instances": instances,
-            "readyInstances": instances,
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": "ClusterIsReady",
-                    "message": "Cluster is Ready",
-                    "lastTransitionTime": "2026-01-01T00:00:00Z",
-                }
-            ],
-        },
-    )
-    client.patch_status(
-        REDIS[0],
-        REDIS[1],
-        f"{platform}-redis",
-        namespace,
-        {"state": "Ready", "reason": "RedisCluster is ready", "readyLeaderReplicas": 3, "readyFollowerReplicas": 3},
-    )
 
 
 def children(

@@ -121,6 +121,8 @@ def test_the_example_platform_is_ready_from_what_the_data_operators_report(
 ) -> None:
     pg = client.get(*PG[:2], PG[2], NS)
     assert pg is not None and pg["status"]["readyInstances"] == 3
+    status = platforms.get_platform(client, NS, NAME)["status"]
+    assert (status["postgres"], status["redis"]) == ("Ready", "Ready"), status
     postgres = component(client, "postgres")
     assert (postgres["ready"], postgres["message"]) == (True, "3/3 ready"), postgres
     redis = client.get(*REDIS[:2], REDIS[2], NS)

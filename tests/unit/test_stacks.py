@@ -121,6 +121,10 @@ def test_staging_stack_installs_the_chart_platform_and_policies() -> None:
     assert pathlib.Path(release.inputs["chart"]).name == "wallet-operator"
     kinds = [r.inputs.get("kind") for r in custom(recorder)]
     assert kinds.count("WalletPlatform") == 1 and kinds.count("ScalingPolicy") >= 1
+    # The stack owns the platform's namespace, so it also puts the namespace's default deny there.
+    (deny,) = [r.inputs for r in custom(recorder) if r.inputs.get("kind") == "NetworkPolicy"]
+    assert deny["metadata"]["name"] == "wallet-staging-default-deny"
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
 
 
 def test_bad_config_names_the_field(cat: catalog.Catalog) -> None:

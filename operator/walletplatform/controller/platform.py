@@ -203,12 +203,36 @@ def _apply_children(
         key = compare.object_key(obj)
         if f"{key[0]}/{key[1]}" in needed:
             continue
+        if key not in live and (foreign := _foreign(client, obj)):
+            result.error = result.error or foreign
+            reason = "NotOwned"
+            continue
         verdict = compare.decide_write(obj, live.get(key))
         if verdict.write and _apply_one(
             client, obj, current, result, manager=settings_mod.OPERATOR_MANAGER, what=_describe(obj), why=verdict.reason
         ):
             metrics.OBJECTS_APPLIED.labels(key[1]).inc()
     return reason
+
+
+def _foreign(client: kube.Kube, obj: common.Manifest) -> str | None:
+    """Why ``obj`` must not be applied: an object of that kind and name exists that this platform did
+    not create (it would be listed among the children, by the platform label, if it had). Server-side
+    apply with force would take it over, e.g. an HPA put on someone else's Deployment."""
+    meta = obj["metadata"]
+    assert isinstance(meta, dict)
+    name, namespace = str(meta["name"]), meta.get("namespace")
+    try:
+        existing = client.get(str(obj["apiVersion"]), str(obj["kind"]), name, str(namespace) if namespace else None)
+    except kube.ApiError:
+        return None  # the apply that follows reports the API's error
+    if existing is None:
+        return None
+    platform = (meta.get("labels") or {}).get(labels.PLATFORM_LABEL)  # type: ignore[union-attr]
+    return (
+        f"{_describe(obj)} exists and was not created by this platform: not taken over (delete or rename it, "
+        f"or label it {labels.PLATFORM_LABEL}={platform} to hand it to the platform)"
+    )
 
 
 def _apply_one(

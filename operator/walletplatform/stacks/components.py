@@ -146,6 +146,7 @@ class OperatorInstall(pulumi.ComponentResource):
         policies: list[dict[str, Any]],
         opts: pulumi.ResourceOptions | None = None,
         *,
+        default_deny: common.Manifest | None = None,
         await_ready: bool = True,
     ):
         super().__init__("wallet:platform:OperatorInstall", name, None, opts)
@@ -163,6 +164,8 @@ class OperatorInstall(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         after = [release, namespace]
+        # The stack owns the namespace here too; the operator renders the rest of the platform into it.
+        self.default_deny = register_object(default_deny, self, [namespace], await_ready) if default_deny else None
         self.platform = register_object(document, self, after)
         self.policies = [register_object(p, self, [*after, self.platform]) for p in policies]
         self.release = release.name

@@ -11,6 +11,7 @@ import yaml
 
 from walletplatform import catalog
 from walletplatform.models import errors
+from walletplatform.render import network
 from walletplatform.stacks import components, config
 
 ROOT = catalog.DEFAULT_DIR.parent
@@ -45,5 +46,12 @@ def run() -> None:
         pulumi.export("hpas", platform.hpas)
     else:
         policies = load_policies(stack.resolved.spec.environment)
-        installed = components.OperatorInstall(name, CHART, stack.document, policies, await_ready=await_ready)
+        installed = components.OperatorInstall(
+            name,
+            CHART,
+            stack.document,
+            policies,
+            default_deny=network.render_namespace_default_deny(stack.resolved),
+            await_ready=await_ready,
+        )
         pulumi.export("release", installed.release)
