@@ -113,8 +113,8 @@ def test_the_example_platform_runs_under_restricted_and_says_what_each_service_w
     processes.wait_until(
         lambda: pods_of("api-gateway") and all(ready(p) for p in pods_of("api-gateway")), 180, "api-gateway Ready"
     )
-    # The data tier is not reconciled here yet (no CloudNativePG, no redis-operator): each other
-    # service runs or waits and says exactly on what.
+    # This module's node runs no data-tier operators (test_data_tier.py runs the real ones): each
+    # other service runs or waits and says exactly on what, as it would while the data tier is down.
     # (Each pod first waits in ContainerCreating, then on the Secret: wait for all of them.)
     processes.wait_until(
         lambda: (

@@ -114,6 +114,7 @@ def test_unreachable_hung_and_503_prometheus_are_named_and_asked_once() -> None:
         answered = fetch(proxy.server_address[1])
         assert isinstance(answered, demand.Trouble) and answered.kind == "unavailable", answered
         assert "503" in answered.detail and len(hits) == 1, (answered, hits)
+        assert "upstream" not in answered.detail  # the body is never copied into status
     finally:
         proxy.shutdown()
         hung.close()

@@ -3,6 +3,7 @@ every failure mapped to a named ``demand.Trouble``. It never raises for Promethe
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -19,6 +20,25 @@ from walletplatform.scaling import demand
 MAX_POINTS = 10_000
 HTTP_STATUS = re.compile(r"HTTP Status Code (\d{3})")
 UNAVAILABLE_STATUS = frozenset({502, 503, 504})
+
+
+def prometheus_error(text: str) -> str:
+    """``: <errorType>: <error>`` when ``text`` holds Prometheus's own JSON error answer (a PromQL parse
+    error is worth showing), else nothing: any other body is the server's to choose and is never
+    copied into status, events or logs."""
+    found = re.search(r"\(b'(\{.*\})'\)\s*$", text, re.DOTALL)
+    if not found:
+        return ""
+    try:
+        answer = json.loads(found[1].encode().decode("unicode_escape"))
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    if not isinstance(answer, dict) or answer.get("status") != "error":
+        return ""
+    kind, error = answer.get("errorType"), answer.get("error")
+    if not (isinstance(kind, str) and isinstance(error, str) and re.fullmatch(r"[a-z_]{1,40}", kind)):
+        return ""
+    return f": {kind}: {error[:200]}"
 
 
 class Prometheus:
@@ -56,12 +76,15 @@ class Prometheus:
             except requests.ConnectionError as exc:
                 return demand.Trouble("unavailable", f"{self.url} is unreachable ({type(exc).__name__})")
             except PrometheusApiClientException as exc:
+                # Only the status code: the answer's body is the server's to choose (the URL may be
+                # anyone's), and it would end up in conditions and events.
                 code = HTTP_STATUS.match(str(exc))
                 if code and int(code[1]) in UNAVAILABLE_STATUS:  # a proxy with no upstream, or Prometheus starting
-                    return demand.Trouble("unavailable", f"{self.url} answered {exc}"[:300])
-                return demand.Trouble("error", str(exc)[:300])
+                    return demand.Trouble("unavailable", f"{self.url} answered HTTP {code[1]}")
+                answered = f"HTTP {code[1]}" if code else "an error"
+                return demand.Trouble("error", f"{self.url} answered {answered}{prometheus_error(str(exc))}")
             except (requests.RequestException, ValueError, KeyError) as exc:
-                return demand.Trouble("error", f"bad answer from {self.url}: {exc}"[:300])
+                return demand.Trouble("error", f"bad answer from {self.url} ({type(exc).__name__})")
             result.extend(part)
             at = until + step
         return result

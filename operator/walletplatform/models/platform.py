@@ -129,8 +129,11 @@ class Postgres(common.WalletModel):
 class Monitoring(common.WalletModel):
     """Prometheus integration."""
 
+    # No user:password@ in the authority: the URL is named in conditions, events and logs.
     prometheus_url: str | None = Field(
-        default=None, pattern=r"^https?://[^\s]+$", description="Prometheus used by the scaling engine."
+        default=None,
+        pattern=r"^https?://[^\s/@?#]+([/?#][^\s]*)?$",
+        description="Prometheus used by the scaling engine, without credentials (the URL is shown in status).",
     )
     service_monitor: bool = Field(default=True, description="Render ServiceMonitors.")
     prometheus_rule: bool = Field(default=True, description="Render SLO alert PrometheusRules.")
