@@ -186,16 +186,26 @@ def test_a_noop_resync_sends_zero_writes(
     # patch, sometimes a few seconds later). Then measure three resync passes.
     quiet = {"count": -1, "since": time.monotonic()}
 
+    def pass_writes() -> list[dict[str, Any]]:
+        """Writes of the reconcile passes: children and status. Kopf's own progress annotations on the
+        WalletPlatform are not theirs: with no data-tier operator here Ready waits for the data tier,
+        and Kopf records each retry of the handler there (test_data_tier reaches Ready for real)."""
+        return [
+            w
+            for w in operator_writes(cluster, namespace)
+            if not (w["objectRef"].get("resource") == "walletplatforms" and not w["objectRef"].get("subresource"))
+        ]
+
     def settled() -> bool:
-        count = len(operator_writes(cluster, namespace))
+        count = len(pass_writes())
         if count != quiet["count"]:
             quiet.update(count=count, since=time.monotonic())
         return time.monotonic() - quiet["since"] > 2 * period
 
     processes.wait_until(settled, 60, "operator writes settle", interval=0.5)
-    before = len(operator_writes(cluster, namespace))
+    before = len(pass_writes())
     time.sleep(3 * period + 1)
-    extra = operator_writes(cluster, namespace)[before:]
+    extra = pass_writes()[before:]
     assert extra == [], [(w["verb"], w["objectRef"], w["requestReceivedTimestamp"]) for w in extra]
     passes = [
         line
