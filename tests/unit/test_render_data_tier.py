@@ -53,6 +53,8 @@ def test_failover_is_not_held_up_by_pooled_connections(cat: catalog.Catalog) -> 
         pooler = one(items, "Pooler")["spec"]
         assert pooler["pgbouncer"]["parameters"]["server_login_retry"] == "1"  # not 15 s
         assert pooler["template"]["spec"]["containers"][0]["image"] == postgres.PGBOUNCER_IMAGE
+        # PgBouncer's pods carry the platform's labels like every other pod of the platform.
+        assert pooler["template"]["metadata"]["labels"][labels.PLATFORM_LABEL] in ("wallet-dev", "wallet-prod")
 
 
 def test_instances_carry_our_labels_and_metrics_come_from_a_pod_monitor(cat: catalog.Catalog) -> None:
