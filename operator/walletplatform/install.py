@@ -6,6 +6,7 @@ tests create exactly these objects and run the operator with the ServiceAccount'
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 
 from walletplatform import API_GROUP, render
 from walletplatform.models import common
@@ -56,21 +57,55 @@ def render_cluster_rules() -> list[common.JsonValue]:
             "verbs": ["get", "patch"],
         },
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
-        # Kopf resolves the resources it serves from the CRDs: read-only.
-        {
-            "apiGroups": ["apiextensions.k8s.io"],
-            "resources": ["customresourcedefinitions"],
-            "verbs": ["get", "list", "watch"],
-        },
         {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
     ]
     return rules
 
 
-def render_rbac(namespace: str, name: str = "wallet-operator") -> list[common.Manifest]:
-    """ServiceAccount, ClusterRole(+Binding) for the platforms' namespaces, Role(+Binding) for the Lease."""
+# Kopf resolves the resources it serves from the CRDs: cluster-scoped, read-only, and the one thing
+# the operator reads outside the namespaces it watches.
+CRD_RULES: list[common.JsonValue] = [
+    {
+        "apiGroups": ["apiextensions.k8s.io"],
+        "resources": ["customresourcedefinitions"],
+        "verbs": ["get", "list", "watch"],
+    }
+]
+
+
+def _binding(
+    kind: str, name: str, role: str, subject: common.JsonValue, namespace: str | None = None
+) -> common.Manifest:
+    meta: dict[str, common.JsonValue] = {"name": name, "labels": dict(OPERATOR_LABELS)}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": kind,
+        "metadata": meta,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": subject,
+    }
+
+
+def render_platform_bindings(
+    namespace: str, name: str = "wallet-operator", watched: Sequence[str] = ()
+) -> list[common.Manifest]:
+    """The grant of the platform rules: cluster-wide, or a RoleBinding in each watched namespace (the
+    ClusterRole only names the rules then; the permissions stop at those namespaces)."""
+    subject: common.JsonValue = [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]
+    if not watched:
+        return [_binding("ClusterRoleBinding", name, name, subject)]
+    # Not named `name`: the Lease's RoleBinding has that name in the operator's own namespace.
+    return [_binding("RoleBinding", f"{name}-platforms", name, subject, ns) for ns in watched]
+
+
+def render_rbac(namespace: str, name: str = "wallet-operator", watched: Sequence[str] = ()) -> list[common.Manifest]:
+    """ServiceAccount; the platform rules (a ClusterRole, bound cluster-wide, or in each ``watched``
+    namespace only); the CRD read rule bound cluster-wide; Role(+Binding) for the Lease."""
     meta: dict[str, common.JsonValue] = {"name": name, "namespace": namespace, "labels": dict(OPERATOR_LABELS)}
     cluster_meta: dict[str, common.JsonValue] = {"name": name, "labels": dict(OPERATOR_LABELS)}
+    crds_meta: dict[str, common.JsonValue] = {"name": f"{name}-crds", "labels": dict(OPERATOR_LABELS)}
     subject: common.JsonValue = [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
@@ -80,13 +115,14 @@ def render_rbac(namespace: str, name: str = "wallet-operator") -> list[common.Ma
             "metadata": cluster_meta,
             "rules": render_cluster_rules(),
         },
+        *render_platform_bindings(namespace, name, watched),
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": cluster_meta,
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
-            "subjects": subject,
+            "kind": "ClusterRole",
+            "metadata": crds_meta,
+            "rules": CRD_RULES,
         },
+        _binding("ClusterRoleBinding", f"{name}-crds", f"{name}-crds", subject),
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",

@@ -33,9 +33,39 @@ def rendered() -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
-def test_chart_rbac_is_the_rbac_the_tests_run_with(rendered: list[dict[str, Any]]) -> None:
+def _rbac(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     kinds = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
-    assert [d for d in rendered if d["kind"] in kinds] == install.render_rbac(NAMESPACE)
+    return sorted(
+        (d for d in docs if d["kind"] in kinds),
+        key=lambda d: (d["kind"], d["metadata"].get("namespace") or "", d["metadata"]["name"]),
+    )
+
+
+def test_chart_rbac_is_the_rbac_the_tests_run_with(rendered: list[dict[str, Any]]) -> None:
+    assert _rbac(rendered) == _rbac(install.render_rbac(NAMESPACE))  # type: ignore[arg-type]
+
+
+def test_with_namespaces_set_the_chart_binds_the_platform_rules_only_there() -> None:
+    helm = str(toolchain.ensure_binaries().helm)
+    out = subprocess.run(
+        [
+            helm,
+            "template",
+            "wallet-operator",
+            str(core.CHART_DIR),
+            "-n",
+            NAMESPACE,
+            "--set",
+            "namespaces={team-a,team-b}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    docs = [doc for doc in yaml.safe_load_all(out) if doc]
+    assert _rbac(docs) == _rbac(install.render_rbac(NAMESPACE, watched=("team-a", "team-b")))  # type: ignore[arg-type]
+    cluster_wide = [d["roleRef"]["name"] for d in docs if d["kind"] == "ClusterRoleBinding"]
+    assert cluster_wide == ["wallet-operator-crds"]  # only the CRD read rule
 
 
 def test_operator_deployment_is_restricted_probed_and_bounded(rendered: list[dict[str, Any]]) -> None:

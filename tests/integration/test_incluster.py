@@ -196,6 +196,8 @@ CHART_OBJECTS = (
     ("v1", "ServiceAccount", chart.NAMESPACE, "wallet-operator"),
     ("rbac.authorization.k8s.io/v1", "ClusterRole", None, "wallet-operator"),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", None, "wallet-operator"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole", None, "wallet-operator-crds"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", None, "wallet-operator-crds"),
     ("rbac.authorization.k8s.io/v1", "Role", chart.NAMESPACE, "wallet-operator"),
     ("rbac.authorization.k8s.io/v1", "RoleBinding", chart.NAMESPACE, "wallet-operator"),
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 import sys
+from collections.abc import Sequence
 
 import yaml
 
@@ -83,6 +84,6 @@ class _PlainDumper(yaml.SafeDumper):
         return True
 
 
-def dump_yaml(objects: list[object]) -> str:
+def dump_yaml(objects: Sequence[object]) -> str:
     """Multi-document YAML with keys in the order the renderer wrote them."""
     return yaml.dump_all(objects, Dumper=_PlainDumper, sort_keys=False, explicit_start=True, width=120)
