@@ -230,3 +230,59 @@ def test_a_hostile_policy_the_crd_admits_harms_no_other_policy(
     assert hostile_condition()["reason"] == "InvalidSpec"
     assert message in hostile_condition()["message"]
     assert operator.process.running and operator.role() == "leader"
+
+
+@pytest.fixture(scope="module")
+def guarded(demand: Demand, tmp_path_factory: pytest.TempPathFactory) -> Iterator[prometheus.Prometheus]:
+    """The same demand behind a Prometheus that asks for basic auth."""
+    server = prometheus.Prometheus(tmp_path_factory.mktemp("prometheus-auth"), basic_auth=("scaler", PASSWORD))
+    server.backfill((demand.server.workdir / "backfill.om").read_text())
+    server.start()
+    yield server
+    server.stop()
+
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def test_credentials_come_from_a_secret_and_are_never_echoed(
+    cluster: Cluster, namespace: str, operator: operator_env.Operator, guarded: prometheus.Prometheus
+) -> None:
+    def credentials(password: str) -> None:
+        cluster.client.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "prometheus-auth", "namespace": namespace},
+                "stringData": {"user": "scaler", "password": password},
+            },
+            "wallet-tests",
+        )
+
+    credentials("wrong-" + PASSWORD)
+    doc = platforms.platform_doc(DEV_EXAMPLE, namespace)
+    doc["spec"]["monitoring"] = {
+        "prometheusUrl": guarded.url,
+        "prometheusCredentials": {"secretName": "prometheus-auth", "usernameKey": "user", "passwordKey": "password"},
+    }
+    platforms.apply_platform(cluster.client, doc)
+    cluster.client.apply(policy(namespace, doc["metadata"]["name"], "ForecastOnly"), "wallet-tests")
+    refused = {}
+
+    def unhealthy() -> bool:
+        refused.update(policy_condition(cluster, namespace, "PrometheusHealthy"))
+        return refused.get("status") == "False"
+
+    processes.wait_until(unhealthy, 90, "Prometheus refusing the wrong password")
+    assert "HTTP 401" in refused["message"], refused
+
+    credentials(PASSWORD)  # rotated: read again at the next refresh
+    processes.wait_until(
+        lambda: service_status(cluster, namespace).get("floor") == EXPECTED_FLOOR, 120, "the floor forecast with auth"
+    )
+    assert policy_condition(cluster, namespace, "PrometheusHealthy")["status"] == "True"
+    # The password is nowhere the operator writes: status, events, its log.
+    body = cluster.client.get(platforms.API, "ScalingPolicy", "transaction", namespace)
+    events = cluster.client.list("v1", "Event", namespace)
+    for text in (str(body), str(events), operator.process.tail(100000)):
+        assert PASSWORD not in text

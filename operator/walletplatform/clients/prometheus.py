@@ -3,6 +3,7 @@ every failure mapped to a named ``demand.Trouble``. It never raises for Promethe
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -41,8 +42,17 @@ def prometheus_error(text: str) -> str:
     return f": {kind}: {error[:200]}"
 
 
+@dataclasses.dataclass(frozen=True)
+class Credentials:
+    """A bearer token, or a user name and password. ``repr`` never shows them."""
+
+    token: str | None = dataclasses.field(default=None, repr=False)
+    username: str | None = dataclasses.field(default=None, repr=False)
+    password: str | None = dataclasses.field(default=None, repr=False)
+
+
 class Prometheus:
-    def __init__(self, url: str, timeout_seconds: float) -> None:
+    def __init__(self, url: str, timeout_seconds: float, credentials: Credentials | None = None) -> None:
         self.url = url
         self.timeout = timeout_seconds
         # One attempt per query, the read timeout raised as such: the engine tries again at its next tick
@@ -50,7 +60,11 @@ class Prometheus:
         # one hung Prometheus block the scaling loop for 4 timeouts plus backoff and report it as
         # unreachable, and a 503 take 4 requests and 6 s.
         retry = Retry(total=0, read=False, raise_on_status=False)
-        self.connection = PrometheusConnect(url=url, disable_ssl=False, timeout=timeout_seconds, retry=retry)
+        headers = {"Authorization": f"Bearer {credentials.token}"} if credentials and credentials.token else None
+        auth = (credentials.username, credentials.password) if credentials and credentials.username else None
+        self.connection = PrometheusConnect(
+            url=url, headers=headers, auth=auth, disable_ssl=False, timeout=timeout_seconds, retry=retry
+        )
         self.queries = 0
 
     def fetch_range(

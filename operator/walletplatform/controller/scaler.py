@@ -11,6 +11,7 @@ ends. Nothing here raises on Prometheus trouble: it becomes a named ``Trouble`` 
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -51,7 +52,7 @@ class Engine:
         self.memories: dict[tuple[str, str, str], decide.Memory] = {}
         self.forecasts: dict[tuple[str, str], Cached] = {}
         self.last_run: dict[tuple[str, str], float] = {}
-        self.prometheus: dict[str, prometheus_client.Prometheus] = {}
+        self.prometheus: dict[tuple[str, prometheus_client.Credentials | None], prometheus_client.Prometheus] = {}
 
     def tick(self, now: datetime) -> None:
         """Decide every policy that is due; one policy's failure never stops the others."""
@@ -74,18 +75,24 @@ class Engine:
                     self._report_failure(body, f"{type(exc).__name__}: {str(exc)[:300]}", now)
 
     def _outlook(
-        self, key: tuple[str, str], spec: scaling.ScalingPolicySpec, url: str | None, now: datetime
+        self, key: tuple[str, str], spec: scaling.ScalingPolicySpec, monitoring: platform.Monitoring, now: datetime
     ) -> Outlook:
         pred = spec.predictive
         if pred is None or not pred.enabled:
             return None
+        url = monitoring.prometheus_url
         if url is None:
             return demand.Trouble("unavailable", "the platform sets no spec.monitoring.prometheusUrl")
         cached = self.forecasts.get(key)
         if cached and cached.query == pred.query and now.timestamp() - cached.fetched_at < pred.refresh.total_seconds():
             return cached.outlook
+        credentials = self._credentials(key[0], monitoring.prometheus_credentials)
+        if isinstance(credentials, demand.Trouble):
+            metrics.PROMETHEUS_TROUBLE.labels(credentials.kind).inc()
+            return credentials
+        # One client per URL and credentials: a rotated Secret gets a new client at the next refresh.
         client = self.prometheus.setdefault(
-            url, prometheus_client.Prometheus(url, self.settings.prometheus_timeout_seconds)
+            (url, credentials), prometheus_client.Prometheus(url, self.settings.prometheus_timeout_seconds, credentials)
         )
         history = client.fetch_history(
             pred.query, pred.lookback.total_seconds(), pred.step.total_seconds(), now.timestamp()
@@ -99,6 +106,30 @@ class Engine:
         )
         self.forecasts[key] = Cached(outlook, pred.query, now.timestamp())
         return outlook
+
+    def _credentials(
+        self, namespace: str, ref: platform.PrometheusCredentials | None
+    ) -> prometheus_client.Credentials | demand.Trouble | None:
+        """The credentials ``ref`` names, read from its Secret now; a Trouble naming the Secret and key
+        (never a value) when they cannot be read."""
+        if ref is None:
+            return None
+        try:
+            secret = self.client.get("v1", "Secret", ref.secret_name, namespace)
+        except kube.ApiError as exc:
+            return demand.Trouble("error", f"Secret {ref.secret_name} of prometheusCredentials: HTTP {exc.status}")
+        if secret is None:
+            return demand.Trouble("error", f"Secret {ref.secret_name} of prometheusCredentials does not exist")
+        data = secret.get("data") or {}
+        values: dict[str, str] = {}
+        for field, key in (("token", ref.token_key), ("username", ref.username_key), ("password", ref.password_key)):
+            if key is None:
+                continue
+            try:
+                values[field] = base64.b64decode(data[key]).decode()
+            except (KeyError, ValueError, TypeError):
+                return demand.Trouble("error", f"Secret {ref.secret_name} has no readable key {key!r}")
+        return prometheus_client.Credentials(**values)
 
     def run_policy(self, body: dict[str, Any], now: datetime) -> bool:
         """Decide one policy; False when a service's HPA does not exist yet (retry at the next tick)."""
@@ -127,7 +158,7 @@ class Engine:
             self._invalid(body, previous, "UnknownService", "; ".join(map(str, problems)), now)
             return True
 
-        outlook = self._outlook((namespace, name), spec, platform_spec.monitoring.prometheus_url, now)
+        outlook = self._outlook((namespace, name), spec, platform_spec.monitoring, now)
         old = {s.service: s for s in (previous.services if previous else [])}
         entries: list[scaling.ServiceScalingStatus] = []
         for service in spec.services:

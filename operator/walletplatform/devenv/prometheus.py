@@ -3,6 +3,7 @@ series with ``promtool tsdb create-blocks-from openmetrics`` so weeks of history
 
 from __future__ import annotations
 
+import base64
 import math
 import pathlib
 import shutil
@@ -37,8 +38,11 @@ def openmetrics(data: series.Series, labels: dict[str, str], rate_window: float 
 
 
 class Prometheus:
-    def __init__(self, workdir: pathlib.Path, address: str = "127.0.0.1") -> None:
+    def __init__(
+        self, workdir: pathlib.Path, address: str = "127.0.0.1", basic_auth: tuple[str, str] | None = None
+    ) -> None:
         self.address = address  # the node address when pods (the operator in-cluster) must reach it
+        self.basic_auth = basic_auth  # (user, password): Prometheus's web config then asks every request
         self.workdir = workdir
         self.data = workdir / "tsdb"
         self.data.mkdir(parents=True, exist_ok=True)
@@ -64,21 +68,26 @@ class Prometheus:
     def start(self) -> Prometheus:
         config = self.workdir / "prometheus.yml"
         config.write_text("global:\n  scrape_interval: 15s\nscrape_configs: []\n")
-        self.process = processes.Process(
-            "prometheus",
-            [
-                str(binary("prometheus")),
-                f"--config.file={config}",
-                f"--storage.tsdb.path={self.data}",
-                f"--web.listen-address={self.address}:{self.port}",
-                "--storage.tsdb.retention.time=10y",
-                "--query.lookback-delta=15m",
-            ],
-            self.workdir / "logs",
-        ).start()
-        processes.wait_until(
-            lambda: urllib.request.urlopen(f"{self.url}/-/ready", timeout=2).status == 200, 60, "prometheus /-/ready"
-        )
+        argv = [
+            str(binary("prometheus")),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={self.data}",
+            f"--web.listen-address={self.address}:{self.port}",
+            "--storage.tsdb.retention.time=10y",
+            "--query.lookback-delta=15m",
+        ]
+        ready = urllib.request.Request(f"{self.url}/-/ready")
+        if self.basic_auth is not None:
+            import bcrypt  # noqa: PLC0415 - a test dependency, only for this
+
+            user, password = self.basic_auth
+            hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+            web = self.workdir / "web.yml"
+            web.write_text(f"basic_auth_users:\n  {user}: {hashed}\n")
+            argv.append(f"--web.config.file={web}")
+            ready.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+        self.process = processes.Process("prometheus", argv, self.workdir / "logs").start()
+        processes.wait_until(lambda: urllib.request.urlopen(ready, timeout=2).status == 200, 60, "prometheus /-/ready")
         return self
 
     def stop(self) -> None:

@@ -101,6 +101,8 @@ PinnedImage = Annotated[
 
 
 DnsLabel = Annotated[str, pydantic.StringConstraints(pattern=DNS_LABEL, max_length=63)]
+# A key of a Secret's data, as the API server accepts it.
+SecretKey = Annotated[str, pydantic.StringConstraints(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)]
 
 _QUANTITY_FACTORS = {
     "": 1.0,

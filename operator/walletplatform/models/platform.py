@@ -126,6 +126,34 @@ class Postgres(common.WalletModel):
         return self
 
 
+class PrometheusCredentials(common.WalletModel):
+    """Where the scaling engine finds Prometheus credentials: a Secret in the platform's namespace with a
+    bearer token, or a user name and password (basic auth). Read when a forecast is refreshed; the
+    values are never written anywhere."""
+
+    __cel__: ClassVar[tuple[common.Cel, ...]] = (
+        common.Cel(
+            "has(self.tokenKey) ? !has(self.usernameKey) && !has(self.passwordKey)"
+            " : has(self.usernameKey) && has(self.passwordKey)",
+            "give tokenKey, or usernameKey and passwordKey",
+            ".tokenKey",
+        ),
+    )
+
+    secret_name: common.DnsLabel = Field(description="Secret in the platform's namespace.")
+    token_key: common.SecretKey | None = Field(default=None, description="Key of a bearer token.")
+    username_key: common.SecretKey | None = Field(default=None, description="Key of the basic-auth user name.")
+    password_key: common.SecretKey | None = Field(default=None, description="Key of the basic-auth password.")
+
+    @pydantic.model_validator(mode="after")
+    def _one_kind_of_credentials(self) -> PrometheusCredentials:
+        basic = self.username_key is not None and self.password_key is not None
+        partial = (self.username_key is None) != (self.password_key is None)
+        if (self.token_key is None) == (not basic) or partial:
+            raise common.cross_field_error("tokenKey", "give tokenKey, or usernameKey and passwordKey")
+        return self
+
+
 class Monitoring(common.WalletModel):
     """Prometheus integration."""
 
@@ -134,6 +162,9 @@ class Monitoring(common.WalletModel):
         default=None,
         pattern=r"^https?://[^\s/@?#]+([/?#][^\s]*)?$",
         description="Prometheus used by the scaling engine, without credentials (the URL is shown in status).",
+    )
+    prometheus_credentials: PrometheusCredentials | None = Field(
+        default=None, description="A Secret with the credentials Prometheus asks for, if any."
     )
     service_monitor: bool = Field(default=True, description="Render ServiceMonitors.")
     prometheus_rule: bool = Field(default=True, description="Render SLO alert PrometheusRules.")

@@ -95,7 +95,7 @@ class EnvVar(common.WalletModel):
     name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = Field(description="Variable name.")
     value: str | None = Field(default=None, description="Literal value.")
     secret_name: common.DnsLabel | None = Field(default=None, description="Secret to read the value from.")
-    secret_key: str | None = Field(default=None, description="Key within secretName.")
+    secret_key: common.SecretKey | None = Field(default=None, description="Key within secretName.")
 
 
 Dependency = Literal["postgres", "redis"]
