@@ -230,3 +230,22 @@ def test_explain_against_an_unreachable_server_is_status_1_with_the_reason(
     )
     code, _, err = run(capsys, "explain", "p", "-n", "ns", "--kubeconfig", str(path))
     assert code == 1 and err.startswith("cannot read ScalingPolicy ns/p: ") and "Connection refused" in err
+
+
+def test_validate_with_a_platform_file_refuses_a_policy_for_another_platform(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    policy = yaml.safe_load((ROOT / "policies" / "prod" / "gateway.yaml").read_text())
+    policy["spec"]["platformRef"] = "nope"
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy))
+    code, out, err = run(capsys, "validate", "-f", str(path), "--platform", str(PROD_EXAMPLE))
+    assert (code, out) == (2, "")
+    assert err.startswith(
+        f"spec.platformRef: wallet-prod/nope is not a WalletPlatform in {PROD_EXAMPLE} (it has: wallet-prod/wallet-prod)"
+    )
+    policy["spec"]["platformRef"] = "wallet-prod"
+    policy["metadata"]["namespace"] = "elsewhere"  # the operator looks the platform up in the policy's namespace
+    path.write_text(yaml.safe_dump(policy))
+    code, _, err = run(capsys, "validate", "-f", str(path), "--platform", str(PROD_EXAMPLE))
+    assert code == 2 and "elsewhere/wallet-prod is not a WalletPlatform" in err

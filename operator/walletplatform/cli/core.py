@@ -52,7 +52,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 resolved = catalog.resolve(doc.metadata.name, doc.metadata.namespace, doc.spec, cat)
                 found = rules.check_platform(resolved, render.render_platform(resolved))
             else:
-                found = rules.check_policy(doc.spec, platforms.get(doc.spec.platform_ref), cat)
+                target = platforms.get(doc.spec.platform_ref)
+                found = rules.check_policy(doc.spec, target, cat)
+                if args.platform and (target is None or target.namespace != doc.metadata.namespace):
+                    # The operator looks the platform up by name in the policy's own namespace.
+                    known = ", ".join(f"{p.namespace}/{p.name}" for p in platforms.values()) or "none"
+                    found.insert(
+                        0,
+                        errors.Problem(
+                            path="spec.platformRef",
+                            message=f"{doc.metadata.namespace}/{doc.spec.platform_ref} is not a WalletPlatform "
+                            f"in {args.platform} (it has: {known})",
+                        ),
+                    )
             if found:
                 raise errors.SpecError(found)
             summaries.append(f"ok: {doc.kind} {doc.metadata.namespace}/{doc.metadata.name}")
