@@ -99,7 +99,10 @@ class Predictive(common.WalletModel):
         default=timedelta(days=14), description="History to learn from, 7d-90d."
     )
     horizon: Annotated[common.Duration, common.within("1m", "7d")] = Field(
-        default=timedelta(hours=2), description="How far ahead to forecast."
+        default=timedelta(hours=2),
+        description="Deprecated and ignored (it never changed a decision): the predictive floor covers "
+        "leadTime + startup ahead of now. Accepted so that existing policies still apply; to be removed "
+        "in v1beta1.",
     )
     lead_time: Annotated[common.Duration, common.within("0s", "1d")] = Field(
         default=timedelta(minutes=5), description="Apply floors this early, at most 1d."
