@@ -1,16 +1,22 @@
-"""A light syntactic check of PromQL strings: not a parser, but it catches the mistakes people make
-in YAML (empty, unbalanced brackets or quotes) before a query ever reaches Prometheus."""
+"""PromQL checked by a real parser (``promql-parser``, the Rust parser of the same grammar as
+Prometheus's), so that a misspelt function, a stray bracket or a bad matcher is refused where the
+query is written (``walletctl validate``, the operator's status) instead of failing at Prometheus.
+
+The parser says what is wrong but not where; a bracket or quote that does not match is located here
+first, and a quoted token of the parser's message is located in the query, so the error names an
+offset whenever it can."""
 
 from __future__ import annotations
+
+import re
+
+import promql_parser
 
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 
 
-def check_promql(query: str) -> str:
-    """Return the stripped query, or raise ValueError saying what is malformed and where."""
-    text = query.strip()
-    if not text:
-        raise ValueError("PromQL query is empty")
+def _brackets(text: str) -> None:
+    """ValueError with the offset of the first bracket or quote that does not match."""
     stack: list[tuple[str, int]] = []
     quote: str | None = None
     escaped = False
@@ -36,4 +42,20 @@ def check_promql(query: str) -> str:
     if stack:
         char, index = stack[-1]
         raise ValueError(f"unclosed {char!r} at offset {index} in PromQL query")
+
+
+def check_promql(query: str) -> str:
+    """Return the stripped query, or raise ValueError saying what is malformed and, when it can, where."""
+    text = query.strip()
+    if not text:
+        raise ValueError("PromQL query is empty")
+    _brackets(text)
+    try:
+        promql_parser.parse(text)
+    except ValueError as exc:
+        reason = str(exc).strip() or "not valid PromQL"
+        token = re.search(r"'([^']+)'", reason)
+        at = text.find(token[1]) if token else -1
+        where = f" at offset {at}" if at >= 0 else ""
+        raise ValueError(f"not valid PromQL{where}: {reason}") from None
     return text
