@@ -22,7 +22,7 @@ NAMESPACE = "wallet-system"
 @pytest.fixture(scope="module")
 def rendered() -> list[dict[str, Any]]:
     helm = str(toolchain.ensure_binaries().helm)
-    lint = subprocess.run([helm, "lint", str(core.CHART_DIR)], capture_output=True, text=True, check=False)
+    lint = subprocess.run([helm, "lint", "--strict", str(core.CHART_DIR)], capture_output=True, text=True, check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     out = subprocess.run(
         [helm, "template", "wallet-operator", str(core.CHART_DIR), "-n", NAMESPACE],
@@ -108,3 +108,33 @@ def test_every_chart_object_passes_server_side_dry_run(rendered: list[dict[str, 
     pod["metadata"]["namespace"] = restricted
     pod["spec"] = {**pod["spec"], "serviceAccountName": "default"}
     cluster.client.create(pod, dry_run=True)
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ("replicas=0", "at '/replicas': minimum: got 0, want 1"),
+        ("image.pullPolicy=Sometimes", "at '/image/pullPolicy': value must be one of"),
+        ("namespaces={Team_A}", "at '/namespaces/0'"),
+        ("leaseSecond=15", "additional properties 'leaseSecond' not allowed"),
+    ],
+)
+def test_a_bad_value_is_refused_with_its_path(value: str, error: str) -> None:
+    helm = str(toolchain.ensure_binaries().helm)
+    result = subprocess.run(
+        [helm, "template", "wallet-operator", str(core.CHART_DIR), "--set", value],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0 and error in result.stderr, result.stderr
+
+
+def test_two_replicas_get_a_disruption_budget_and_install_notes(rendered: list[dict[str, Any]]) -> None:
+    (pdb,) = [d for d in rendered if d["kind"] == "PodDisruptionBudget"]
+    assert pdb["spec"] == {
+        "minAvailable": 1,
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "wallet-operator"}},
+    }
+    notes = (core.CHART_DIR / "templates" / "NOTES.txt").read_text()
+    assert "get lease wallet-operator" in notes and "walletctl explain" in notes

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from walletplatform import crd
 from walletplatform.cli import core
+from walletplatform.models import chart_values
 
 from tests.conftest import EXAMPLES, INVALID, POLICIES, ROOT, load, rejected_by
 
@@ -83,3 +84,9 @@ def test_schema_rejects_invalid(path: pathlib.Path) -> None:
     doc = load(path)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, to_jsonschema(schema_for(str(doc["kind"]))))
+
+
+def test_the_charts_own_values_satisfy_its_values_model() -> None:
+    values = yaml.safe_load((core.CHART_DIR / "values.yaml").read_text())
+    parsed = chart_values.ChartValues.model_validate(values)
+    assert parsed.replicas == 2 and parsed.pod_disruption_budget.enabled

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import pathlib
 
 from walletplatform import catalog, crd, install, render, rules
 from walletplatform.cli import io
-from walletplatform.models import errors, resources
+from walletplatform.models import chart_values, errors, resources
 
 
 def load_platforms(path: str, cat: catalog.Catalog) -> list[catalog.ResolvedPlatform]:
@@ -114,7 +115,11 @@ def render_rbac_template() -> str:
 
 def render_chart_files() -> dict[str, str]:
     """Chart files generated from the core: the CRDs and the operator's RBAC (namespace from the release)."""
-    return {"crds/crds.yaml": io.dump_yaml(list(crd.render_crds())), "templates/rbac.yaml": render_rbac_template()}
+    return {
+        "crds/crds.yaml": io.dump_yaml(list(crd.render_crds())),
+        "templates/rbac.yaml": render_rbac_template(),
+        "values.schema.json": json.dumps(chart_values.values_schema(), indent=2) + "\n",
+    }
 
 
 def cmd_chart(args: argparse.Namespace) -> int:
