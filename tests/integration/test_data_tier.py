@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import pathlib
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -139,6 +142,29 @@ def test_the_example_platform_is_ready_from_what_the_data_operators_report(
     names = {p["metadata"]["name"] for p in pods}
     assert {f"{NAME}-pg-1", f"{NAME}-redis-leader-0"} <= names
     assert any(n.startswith(f"{NAME}-pg-pooler-rw-") for n in names)
+
+
+def test_kubectl_wallet_status_shows_the_platform_as_a_tree(
+    client: kube.Kube, data_cluster: cluster.LocalCluster, platform: dict[str, Any]
+) -> None:
+    """The CLI installed as a kubectl plugin: kubectl finds ``kubectl-wallet`` on PATH."""
+    assert data_cluster.plane is not None
+    bin_dir = pathlib.Path(sys.executable).parent
+    assert (bin_dir / "kubectl-wallet").exists()
+    result = subprocess.run(
+        # kubectl refuses its own flags before a plugin's name: the kubeconfig goes to the plugin.
+        [str(data_cluster.binaries.kubectl), "wallet", "status", NAME, "-n", NS,
+         "--kubeconfig", str(data_cluster.plane.kubeconfig)],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    tree = result.stdout
+    assert tree.startswith(f"WalletPlatform {NS}/{NAME}  Ready=True (AllComponentsReady)"), tree
+    assert f"{primary(client):<24} primary  healthy" in tree
+    assert tree.count(" replica  healthy") == 2, tree
+    assert "│  ├─ leaders    3/3 ready" in tree and "├─ waiting on  nothing" in tree
+    print("\n" + tree)
 
 
 def test_the_reference_service_writes_through_the_pooler_and_caches_in_redis(

@@ -20,7 +20,7 @@ EXIT_NOT_FOUND = 1  # also: the API server cannot be reached
 
 def cmd_explain(args: argparse.Namespace) -> int:
     try:
-        client = kube.Kube(args.kubeconfig or _default_kubeconfig())  # reads the server's discovery too
+        client = kube.Kube(args.kubeconfig or default_kubeconfig())  # reads the server's discovery too
         body = client.get(f"{API_GROUP}/{API_VERSION}", "ScalingPolicy", args.policy, args.namespace)
     except kube.ConfigError as exc:
         raise errors.SpecError([errors.Problem(path="--kubeconfig", message=str(exc))]) from None
@@ -36,7 +36,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _default_kubeconfig() -> pathlib.Path:
+def default_kubeconfig() -> pathlib.Path:
     return pathlib.Path(os.environ.get("KUBECONFIG", str(pathlib.Path.home() / ".kube" / "config")))
 
 

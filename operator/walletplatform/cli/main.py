@@ -8,12 +8,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from walletplatform.cli import backtest, core, demo, explain, local, operate
+from walletplatform.cli import backtest, core, demo, explain, local, operate, status
 from walletplatform.models import errors
 
 EXIT_INVALID = 2
 EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a process ended by SIGPIPE
-COMMANDS = (core, backtest, operate, explain, demo, local)
+COMMANDS = (core, backtest, operate, explain, status, demo, local)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +38,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     return code
+
+
+def kubectl_plugin() -> int:
+    """``kubectl wallet ...``: kubectl runs the ``kubectl-wallet`` program it finds on PATH."""
+    return main()
 
 
 if __name__ == "__main__":
