@@ -142,6 +142,11 @@ def test_the_example_platform_is_ready_from_what_the_data_operators_report(
     names = {p["metadata"]["name"] for p in pods}
     assert {f"{NAME}-pg-1", f"{NAME}-redis-leader-0"} <= names
     assert any(n.startswith(f"{NAME}-pg-pooler-rw-") for n in names)
+    # Our PodMonitor stays: CloudNativePG deleted one named like the cluster at every reconcile.
+    monitor = ("monitoring.coreos.com/v1", "PodMonitor", f"{NAME}-pg-metrics", NS)
+    created = (client.get(*monitor) or {}).get("metadata", {}).get("uid")
+    time.sleep(3 * VALUES["resyncSeconds"])
+    assert created and (client.get(*monitor) or {}).get("metadata", {}).get("uid") == created
 
 
 def test_kubectl_wallet_status_shows_the_platform_as_a_tree(

@@ -64,6 +64,8 @@ def test_instances_carry_our_labels_and_metrics_come_from_a_pod_monitor(cat: cat
     assert spec["inheritedMetadata"]["labels"][labels.PLATFORM_LABEL] == "wallet-dev"
     assert spec["inheritedMetadata"]["labels"]["app.kubernetes.io/component"] == "postgres"
     monitor = one(items, "PodMonitor")
+    # CloudNativePG deletes a PodMonitor named like the cluster while its own is disabled.
+    assert monitor["metadata"]["name"] == "wallet-dev-pg-metrics"
     assert monitor["spec"] == {
         "selector": {"matchLabels": {"cnpg.io/cluster": "wallet-dev-pg"}},
         "podMetricsEndpoints": [{"port": "metrics"}],

@@ -112,7 +112,9 @@ def render_pod_monitor(platform: ResolvedPlatform) -> common.Manifest | None:
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PodMonitor",
-        "metadata": labels.metadata(cluster, platform.namespace, platform.name, "postgres"),
+        # Not the cluster's own name: CloudNativePG deletes a PodMonitor of that name whenever its own
+        # is disabled, and the two operators recreated and deleted it at every resync (seen on the node).
+        "metadata": labels.metadata(f"{cluster}-metrics", platform.namespace, platform.name, "postgres"),
         "spec": {
             "selector": {"matchLabels": {"cnpg.io/cluster": cluster}},
             "podMetricsEndpoints": [{"port": "metrics"}],
