@@ -4,6 +4,7 @@ server-side dry-run on the real API server."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from typing import Any
 
@@ -128,6 +129,15 @@ def test_a_bad_value_is_refused_with_its_path(value: str, error: str) -> None:
         check=False,
     )
     assert result.returncode != 0 and error in result.stderr, result.stderr
+
+
+def test_the_dashboard_ships_in_a_configmap_for_grafanas_sidecar(rendered: list[dict[str, Any]]) -> None:
+    (board,) = [
+        d for d in rendered if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "wallet-platform-dashboard"
+    ]
+    assert board["metadata"]["labels"]["grafana_dashboard"] == "1"
+    parsed = json.loads(board["data"]["wallet-platform.json"])
+    assert parsed["uid"] == "wallet-platform" and len(parsed["panels"]) == 40
 
 
 def test_two_replicas_get_a_disruption_budget_and_install_notes(rendered: list[dict[str, Any]]) -> None:

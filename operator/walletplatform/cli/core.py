@@ -9,6 +9,7 @@ import pathlib
 from walletplatform import catalog, crd, install, render, rules
 from walletplatform.cli import io
 from walletplatform.models import chart_values, errors, resources
+from walletplatform.render import dashboard
 
 
 def load_platforms(path: str, cat: catalog.Catalog) -> list[catalog.ResolvedPlatform]:
@@ -119,6 +120,10 @@ def render_chart_files() -> dict[str, str]:
         "crds/crds.yaml": io.dump_yaml(list(crd.render_crds())),
         "templates/rbac.yaml": render_rbac_template(),
         "values.schema.json": json.dumps(chart_values.values_schema(), indent=2) + "\n",
+        "dashboards/wallet-platform.json": json.dumps(
+            dashboard.render_dashboard(list(catalog.load_catalog().values())), indent=2
+        )
+        + "\n",
     }
 
 

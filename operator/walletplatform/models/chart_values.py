@@ -38,6 +38,11 @@ class PodDisruptionBudget(common.WalletModel):
     enabled: bool = Field(description="Keep one replica through voluntary disruptions (with replicas > 1).")
 
 
+class Dashboard(common.WalletModel):
+    enabled: bool = Field(description="Ship the Grafana dashboard in a ConfigMap for Grafana's sidecar.")
+    label: str = Field(pattern=r"^[a-z0-9A-Z._/-]{1,253}$", description="The label the sidecar selects on.")
+
+
 class ChartValues(common.WalletModel):
     """values.yaml of charts/wallet-operator."""
 
@@ -53,6 +58,7 @@ class ChartValues(common.WalletModel):
     metrics: Metrics = Field(description="Prometheus metrics.")
     liveness_port: int = Field(ge=1, le=65535, description="Port of /healthz.")
     pod_disruption_budget: PodDisruptionBudget = Field(description="PodDisruptionBudget of the replicas.")
+    dashboard: Dashboard = Field(description="The platform's Grafana dashboard.")
 
 
 def values_schema() -> dict[str, common.JsonValue]:
