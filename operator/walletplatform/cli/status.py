@@ -143,15 +143,8 @@ def _about(event: dict[str, Any], name: str) -> bool:
 
 
 def _optional(client: kube.Kube, api_version: str, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
-    """The object, or None when it or its kind does not exist (the data tier's CRDs may be missing)."""
-    try:
-        return client.get(api_version, kind, name, namespace)
-    except kube.ApiError:
-        return None
-    except Exception as exc:  # the dynamic client's discovery raises its own error for an unknown kind
-        if type(exc).__name__ == "ResourceNotFoundError":
-            return None
-        raise
+    """The object, or None when it does not exist or its kind is not served (no data-tier CRDs)."""
+    return client.get(api_version, kind, name, namespace) if client.served(api_version, kind) else None
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
