@@ -5,6 +5,7 @@ from __future__ import annotations
 import pathlib
 
 import pytest
+import yaml
 from walletplatform import catalog
 from walletplatform.models import errors, resources
 
@@ -99,3 +100,53 @@ def test_catalog_file_errors_name_the_file() -> None:
         catalog.parse_catalog({"broken.yaml": {"name": "x", "minReplicas": 1}})
     assert all(p.path.startswith("broken.yaml") for p in caught.value.problems)
     assert "broken.yaml.image" in {p.path for p in caught.value.problems}
+
+
+@pytest.mark.parametrize(
+    ("spec", "path", "message"),
+    [
+        ({"services": [{"name": "user", "minReplicas": "3"}]}, "spec.services[0].minReplicas", "valid integer"),
+        ({"services": [{"name": "user"}], "retainData": "yes"}, "spec.retainData", "valid boolean"),
+        ({"services": [{"name": "user"}], "postgres": {"instances": 3.0}}, "spec.postgres.instances", "valid integer"),
+        ({"services": [{"name": "user"}], "postgres": {"version": 17}}, "spec.postgres.version", "valid string"),
+    ],
+)
+def test_values_are_not_coerced_as_the_crd_does_not_coerce_them(spec: dict, path: str, message: str) -> None:
+    doc = {
+        "apiVersion": "wallet.platform.io/v1alpha1",
+        "kind": "WalletPlatform",
+        "metadata": {"name": "p", "namespace": "n"},
+    }
+    with pytest.raises(errors.SpecError) as caught:
+        resources.parse_document({**doc, "spec": spec})
+    problems = {p.path: p.message for p in caught.value.problems}
+    assert path in problems and message in problems[path], problems
+
+
+@pytest.mark.parametrize("start", ["540", "09:00:30", "9:00"])
+def test_a_schedule_start_must_be_written_hh_mm(start: str) -> None:
+    policy = yaml.safe_load(
+        f"""
+apiVersion: wallet.platform.io/v1alpha1
+kind: ScalingPolicy
+metadata: {{name: p, namespace: n}}
+spec:
+  platformRef: wallet-prod
+  services: [transaction]
+  schedules: [{{name: evening, start: {start}, duration: 1h, minReplicas: 3}}]
+"""
+    )
+    with pytest.raises(errors.SpecError) as caught:
+        resources.parse_document(policy)
+    assert any(p.path == "spec.schedules[0].start" for p in caught.value.problems), caught.value.problems
+
+
+def test_nan_which_json_cannot_carry_is_refused() -> None:
+    doc = {
+        "apiVersion": "wallet.platform.io/v1alpha1",
+        "kind": "WalletPlatform",
+        "metadata": {"name": "p", "namespace": "n"},
+    }
+    with pytest.raises(errors.SpecError) as caught:
+        resources.parse_document({**doc, "spec": {"services": [{"name": "user"}], "x": float("nan")}})
+    assert [str(p) for p in caught.value.problems] == ["(document): holds NaN or Infinity, which JSON cannot carry"]

@@ -3,6 +3,7 @@ one entry point that parses a document of either kind into a model or a list of 
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Generic, Literal, TypeVar
 
 import pydantic
@@ -26,6 +27,7 @@ class ObjectMeta(pydantic.BaseModel):
 
 
 SpecT = TypeVar("SpecT", bound=common.WalletModel)
+ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 StatusT = TypeVar("StatusT", bound=common.WalletModel)
 
 
@@ -58,6 +60,22 @@ KINDS: dict[str, type[WalletPlatform] | type[ScalingPolicy]] = {
 }
 
 
+def _strict(model: type[ModelT], data: object, prefix: str | None = None) -> ModelT:
+    """Validate as the API server does: on the JSON the object becomes (as kubectl sends it), in strict
+    mode, so "3" is not an int and "yes" not a bool; NaN and Infinity, which JSON cannot carry, are
+    refused. The models' own validators (durations, quantities, enums by value) work on that JSON."""
+    try:
+        text = json.dumps(data, allow_nan=False, default=str)
+    except ValueError:
+        raise errors.SpecError(
+            [errors.Problem(path=prefix or "(document)", message="holds NaN or Infinity, which JSON cannot carry")]
+        ) from None
+    try:
+        return model.model_validate_json(text, strict=True)
+    except pydantic.ValidationError as exc:
+        raise errors.SpecError(errors.problems_from(exc, prefix) if prefix else errors.problems_from(exc)) from None
+
+
 def parse_document(data: object) -> Document:
     """Parse one YAML/JSON document into a model; raise SpecError listing every problem."""
     if not isinstance(data, dict):
@@ -66,15 +84,9 @@ def parse_document(data: object) -> Document:
     model = KINDS.get(kind) if isinstance(kind, str) else None
     if model is None:
         raise errors.SpecError([errors.Problem(path="kind", message=f"{kind!r} is not one of {', '.join(KINDS)}")])
-    try:
-        return model.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise errors.SpecError(errors.problems_from(exc)) from None
+    return _strict(model, data)
 
 
 def parse_spec(model: type[SpecT], data: object, prefix: str = "spec") -> SpecT:
     """Parse a bare spec (as the Pulumi config or a Kopf handler has it); SpecError on problems."""
-    try:
-        return model.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise errors.SpecError(errors.problems_from(exc, prefix)) from None
+    return _strict(model, data, prefix)

@@ -3,6 +3,7 @@ or more services of a WalletPlatform. Its behaviour lives in ``walletplatform.sc
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from datetime import datetime, time, timedelta
 from enum import StrEnum
@@ -27,10 +28,24 @@ def _check_zone(value: str) -> str:
 
 
 TimeZone = Annotated[str, pydantic.AfterValidator(_check_zone)]
+CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+def _hh_mm(value: object) -> object:
+    """A clock time as the CRD takes it: the string HH:MM (not 09:00:30, not 9:00, not a number)."""
+    if isinstance(value, time):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(CLOCK_PATTERN, value):
+        raise ValueError(f"{value!r} is not a time of day written HH:MM")
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
 ClockTime = Annotated[
     time,
+    pydantic.BeforeValidator(_hh_mm),
     pydantic.PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str),
-    pydantic.WithJsonSchema({"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$"}),
+    pydantic.WithJsonSchema({"type": "string", "pattern": CLOCK_PATTERN}),
 ]
 PromQL = Annotated[str, pydantic.AfterValidator(promql.check_promql), Field(min_length=1)]
 
