@@ -16,7 +16,7 @@ from walletplatform.devenv import processes
 from walletplatform.models import resources
 from walletplatform.reconcile import compare
 
-from tests.conftest import DEV_EXAMPLE
+from tests.conftest import DEV_EXAMPLE, PROD_EXAMPLE
 from tests.integration import platforms
 from tests.integration.conftest import OPERATOR_ENV, OPERATOR_USER, Cluster
 
@@ -347,3 +347,16 @@ def test_an_object_the_platform_did_not_create_is_not_taken_over(
     platforms.wait_condition(cluster.client, namespace, name, "Degraded", "False", timeout=WAIT)
     ours = cluster.client.get("apps/v1", "Deployment", f"{name}-payment", namespace)
     assert ours is not None and ours["metadata"]["labels"]["wallet.platform.io/platform"] == name
+
+
+def test_a_platform_breaking_its_environments_guardrails_is_refused_and_nothing_applied(
+    cluster: Cluster, namespace: str, operator: operator_env.Operator
+) -> None:
+    doc = platforms.platform_doc(PROD_EXAMPLE, namespace)
+    doc["spec"]["postgres"]["instances"] = 2
+    platforms.apply_platform(cluster.client, doc)
+    degraded = platforms.wait_condition(
+        cluster.client, namespace, doc["metadata"]["name"], "Degraded", "True", "InvalidSpec"
+    )
+    assert "spec.instances: 2 is below the 3 instances prod requires" in degraded["message"], degraded
+    assert not live_keys(cluster, namespace, doc["metadata"]["name"]), "nothing half-applied"

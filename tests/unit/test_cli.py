@@ -249,3 +249,15 @@ def test_validate_with_a_platform_file_refuses_a_policy_for_another_platform(
     path.write_text(yaml.safe_dump(policy))
     code, _, err = run(capsys, "validate", "-f", str(path), "--platform", str(PROD_EXAMPLE))
     assert code == 2 and "elsewhere/wallet-prod is not a WalletPlatform" in err
+
+
+def test_render_refuses_a_platform_that_breaks_its_environments_guardrails(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    doc = yaml.safe_load(PROD_EXAMPLE.read_text())
+    doc["spec"]["postgres"]["instances"] = 2
+    path = tmp_path / "prod.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    code, out, err = run(capsys, "render", "-f", str(path))
+    assert (code, out) == (2, "")  # nothing rendered, as the operator and the policy pack refuse it
+    assert "Cluster/wallet-prod-pg.spec.instances: 2 is below the 3 instances prod requires" in err

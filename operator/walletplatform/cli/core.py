@@ -30,9 +30,16 @@ def load_platforms(path: str, cat: catalog.Catalog) -> list[catalog.ResolvedPlat
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    """Every object, or nothing: a platform that breaks its environment's guardrails (rules.RULES) is
+    refused here as the operator and the Pulumi policy pack refuse it."""
     objects: list[object] = []
+    problems: list[errors.Problem] = []
     for platform in load_platforms(args.file, catalog.load_catalog(args.catalog)):
-        objects += render.render_platform(platform)
+        rendered = render.render_platform(platform)
+        problems += rules.check_platform(platform, rendered)
+        objects += rendered
+    if problems:
+        raise errors.SpecError(problems)
     print(io.dump_yaml(objects), end="")
     return 0
 

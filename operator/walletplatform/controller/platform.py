@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from walletplatform import API_GROUP, API_VERSION, catalog, generated_secrets, render
+from walletplatform import API_GROUP, API_VERSION, catalog, generated_secrets, render, rules
 from walletplatform.clients import kube
 from walletplatform.controller import events, metrics
 from walletplatform.controller import settings as settings_mod
@@ -121,6 +121,11 @@ def _reconcile(client: kube.Kube, body: dict[str, Any], cat: catalog.Catalog, *,
     try:
         spec = resources.parse_spec(platform.WalletPlatformSpec, body.get("spec"))
         resolved = catalog.resolve(name, namespace, spec, cat)
+        # The environment's guardrails (e.g. prod needs 3 Postgres instances): refused before anything
+        # is applied, as `walletctl render` and the Pulumi policy pack refuse them.
+        violations = rules.check_platform(resolved, render.render_platform(resolved))
+        if violations:
+            raise errors.SpecError(violations)
     except errors.SpecError as exc:
         result.error = "; ".join(str(p) for p in exc.problems)
         result.invalid = True
