@@ -4,7 +4,6 @@ file, and a bounded stop (SIGTERM, then SIGKILL)."""
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import pathlib
 import secrets
@@ -16,13 +15,11 @@ import time
 import urllib.request
 from collections.abc import Callable, Sequence
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    os.setsid()
+# Children die with the harness: util-linux's setpriv sets PR_SET_PDEATHSIG and then execs the command.
+# Not a preexec_fn: Python code between fork and exec in a process with threads (the tests' gRPC
+# threads from the Pulumi engine) deadlocked a child before exec once (its log held only gRPC's
+# fork handler complaining, and its port never opened).
+DIE_WITH_PARENT = ("setpriv", "--pdeathsig", "KILL", "--")
 
 
 LISTEN_PORTS = (20000, 32768)  # below Linux's default ephemeral range, where clients' local ports come from
@@ -69,11 +66,11 @@ class Process:
     def start(self) -> Process:
         log = self.log_path.open("ab")
         self.popen = subprocess.Popen(
-            self.argv,
+            [*DIE_WITH_PARENT, *self.argv],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl and setsid run before exec
+            start_new_session=True,  # setsid in the child, done by subprocess itself before exec
             env=self.env,
         )
         log.close()
