@@ -139,3 +139,49 @@ def render_rbac(namespace: str, name: str = "wallet-operator", watched: Sequence
             "subjects": subject,
         },
     ]
+
+
+def render_operator_rules(namespace: str) -> common.Manifest:
+    """The operator's own alerts (the chart ships them next to its ServiceMonitor): no replica leads,
+    reconciles keep failing, Prometheus keeps failing the scaling engine."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "wallet-operator", "namespace": namespace, "labels": dict(OPERATOR_LABELS)},
+        "spec": {
+            "groups": [
+                {
+                    "name": "wallet-operator",
+                    "rules": [
+                        {
+                            "alert": "WalletOperatorDown",
+                            "expr": "absent(wallet_operator_leader) or sum(wallet_operator_leader) < 1",
+                            "for": "5m",
+                            "labels": {"severity": "critical"},
+                            "annotations": {
+                                "summary": "No wallet-operator replica has led for 5 minutes: platforms are not "
+                                "reconciled and scaling floors are not decided"
+                            },
+                        },
+                        {
+                            "alert": "WalletOperatorReconcileErrors",
+                            "expr": "sum by (reason) (increase(wallet_operator_reconcile_errors_total[15m])) > 0",
+                            "for": "15m",
+                            "labels": {"severity": "warning"},
+                            "annotations": {"summary": "Reconciles keep failing ({{ $labels.reason }})"},
+                        },
+                        {
+                            "alert": "WalletOperatorPrometheusTrouble",
+                            "expr": "sum by (kind) (increase(wallet_operator_prometheus_trouble_total[15m])) > 0",
+                            "for": "30m",
+                            "labels": {"severity": "warning"},
+                            "annotations": {
+                                "summary": "The scaling engine's demand queries keep failing ({{ $labels.kind }}): "
+                                "predictive floors are held, then dropped"
+                            },
+                        },
+                    ],
+                }
+            ]
+        },
+    }

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from walletplatform import catalog, render
+from walletplatform import catalog, install, render
 from walletplatform.devenv import prometheus
 
 from tests.conftest import DEV_EXAMPLE, resolve_file
@@ -88,3 +88,62 @@ def test_every_slo_alert_fires_on_a_breach_and_stays_quiet_otherwise(
     result = subprocess.run([promtool, "test", "rules", str(test_file)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "SUCCESS" in result.stdout
+
+
+def test_the_operators_own_alerts_fire_when_nobody_leads_or_errors_persist(tmp_path: pathlib.Path) -> None:
+    rule = install.render_operator_rules("wallet-system")
+    rules_file = tmp_path / "operator-rules.yaml"
+    rules_file.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))  # type: ignore[index]
+    promtool = str(prometheus.binary("promtool"))
+    checked = subprocess.run([promtool, "check", "rules", str(rules_file)], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0 and "SUCCESS: 3 rules found" in checked.stdout, checked.stdout + checked.stderr
+    (group,) = rule["spec"]["groups"]  # type: ignore[index]
+    alerts = {r["alert"]: r for r in group["rules"]}
+
+    def expect(name: str, labels: dict[str, str], summary: str) -> dict[str, Any]:
+        return {
+            "eval_time": f"{MINUTES - 5}m",
+            "alertname": name,
+            "exp_alerts": [
+                {"exp_labels": {**alerts[name]["labels"], **labels}, "exp_annotations": {"summary": summary}}
+            ],
+        }
+
+    down = {
+        "interval": "1m",
+        "input_series": [{"series": 'wallet_operator_leader{pod="a"}', "values": f"0x{MINUTES}"}],
+        "alert_rule_test": [expect("WalletOperatorDown", {}, alerts["WalletOperatorDown"]["annotations"]["summary"])],
+    }
+    failing = {
+        "interval": "1m",
+        "input_series": [
+            {"series": 'wallet_operator_leader{pod="a"}', "values": f"1x{MINUTES}"},
+            {"series": 'wallet_operator_reconcile_errors_total{reason="ApplyFailed"}', "values": counter(1)},
+            {"series": 'wallet_operator_prometheus_trouble_total{kind="timeout"}', "values": counter(1)},
+        ],
+        "alert_rule_test": [
+            {"eval_time": f"{MINUTES - 5}m", "alertname": "WalletOperatorDown", "exp_alerts": []},
+            expect("WalletOperatorReconcileErrors", {"reason": "ApplyFailed"}, "Reconciles keep failing (ApplyFailed)"),
+            expect(
+                "WalletOperatorPrometheusTrouble",
+                {"kind": "timeout"},
+                "The scaling engine's demand queries keep failing (timeout): predictive floors are held, then dropped",
+            ),
+        ],
+    }
+    healthy = {
+        "interval": "1m",
+        "input_series": [
+            {"series": 'wallet_operator_leader{pod="a"}', "values": f"1x{MINUTES}"},
+            {"series": 'wallet_operator_reconcile_errors_total{reason="ApplyFailed"}', "values": f"3x{MINUTES}"},
+        ],
+        "alert_rule_test": [{"eval_time": f"{MINUTES - 5}m", "alertname": name, "exp_alerts": []} for name in alerts],
+    }
+    test_file = tmp_path / "operator-tests.yaml"
+    test_file.write_text(
+        yaml.safe_dump(
+            {"rule_files": [str(rules_file)], "evaluation_interval": "1m", "tests": [down, failing, healthy]}
+        )
+    )
+    result = subprocess.run([promtool, "test", "rules", str(test_file)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

@@ -84,7 +84,7 @@ def test_operator_deployment_is_restricted_probed_and_bounded(rendered: list[dic
     }
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz" and container["readinessProbe"]
     assert container["resources"]["limits"]["memory"] and container["resources"]["requests"]["cpu"]
-    assert {d["kind"] for d in rendered} >= {"Service", "ServiceMonitor"}
+    assert {d["kind"] for d in rendered} >= {"Service", "ServiceMonitor", "PrometheusRule"}
 
 
 def test_every_chart_object_passes_server_side_dry_run(rendered: list[dict[str, Any]], cluster: Cluster) -> None:

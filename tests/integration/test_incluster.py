@@ -193,6 +193,7 @@ def test_a_deleted_pod_and_a_deleted_deployment_come_back(client: kube.Kube) -> 
 CHART_OBJECTS = (
     ("apps/v1", "Deployment", chart.NAMESPACE, "wallet-operator"),
     ("policy/v1", "PodDisruptionBudget", chart.NAMESPACE, "wallet-operator"),
+    ("monitoring.coreos.com/v1", "PrometheusRule", chart.NAMESPACE, "wallet-operator"),
     ("v1", "Service", chart.NAMESPACE, "wallet-operator-metrics"),
     ("v1", "ServiceAccount", chart.NAMESPACE, "wallet-operator"),
     ("rbac.authorization.k8s.io/v1", "ClusterRole", None, "wallet-operator"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import re
 
 from walletplatform import catalog, crd, install, render, rules
 from walletplatform.cli import io
@@ -121,12 +122,21 @@ def render_rbac_template() -> str:
     )
 
 
+def render_rules_template() -> str:
+    """templates/prometheusrule.yaml: the operator's alerts, their Prometheus templates ({{ $labels.x }})
+    quoted so that Helm leaves them to Prometheus."""
+    rules = io.dump_yaml([install.render_operator_rules("{{ .Release.Namespace }}")])
+    rules = re.sub(r"\{\{ (\$labels\.\w+) \}\}", r"{{`{{ \1 }}`}}", rules)
+    return GENERATED + "{{- if .Values.metrics.prometheusRule }}\n" + rules + "{{- end }}\n"
+
+
 def render_chart_files() -> dict[str, str]:
     """Chart files generated from the core: the CRDs and the operator's RBAC (namespace from the release)."""
     return {
         "crds/crds.yaml": io.dump_yaml(list(crd.render_crds())),
         "templates/rbac.yaml": render_rbac_template(),
         "values.schema.json": json.dumps(chart_values.values_schema(), indent=2) + "\n",
+        "templates/prometheusrule.yaml": render_rules_template(),
         "dashboards/wallet-platform.json": json.dumps(
             dashboard.render_dashboard(list(catalog.load_catalog().values())), indent=2
         )

@@ -32,6 +32,7 @@ class Resources(common.WalletModel):
 class Metrics(common.WalletModel):
     port: int = Field(ge=1, le=65535, description="Port of /metrics.")
     service_monitor: bool = Field(description="Render a ServiceMonitor for the metrics port.")
+    prometheus_rule: bool = Field(description="Render the operator's own alerts (a PrometheusRule).")
 
 
 class PodDisruptionBudget(common.WalletModel):
