@@ -90,30 +90,29 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     cluster.client.delete("v1", "Namespace", name)
 
 
-@pytest.fixture(scope="module")
-def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local_cluster.LocalCluster]:
-    """A local cluster with a real node for one test module (one node per machine: modules take turns)."""
+def _local_cluster(
+    tmp_path_factory: pytest.TempPathFactory, name: str, *, data_operators: bool
+) -> Iterator[local_cluster.LocalCluster]:
     if os.geteuid() != 0:
         pytest.skip("a local node needs root (network, mounts, containerd)")
-    running = local_cluster.LocalCluster(tmp_path_factory.mktemp("node-cluster"))
+    running = local_cluster.LocalCluster(tmp_path_factory.mktemp(name))
     try:
-        running.start(print)
+        running.start(print, data_operators=data_operators)
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="module")
+def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local_cluster.LocalCluster]:
+    """A local cluster with a real node for one test module (one node per machine: modules take turns)."""
+    yield from _local_cluster(tmp_path_factory, "node-cluster", data_operators=False)
 
 
 @pytest.fixture(scope="module")
 def data_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local_cluster.LocalCluster]:
     """A local cluster with a real node and the data tier's operators (CloudNativePG, redis-operator)."""
-    if os.geteuid() != 0:
-        pytest.skip("a local node needs root (network, mounts, containerd)")
-    running = local_cluster.LocalCluster(tmp_path_factory.mktemp("data-cluster"))
-    try:
-        running.start(print, data_operators=True)
-        yield running
-    finally:
-        running.stop()
+    yield from _local_cluster(tmp_path_factory, "data-cluster", data_operators=True)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -40,10 +40,15 @@ def default_kubeconfig() -> pathlib.Path:
     return pathlib.Path(os.environ.get("KUBECONFIG", str(pathlib.Path.home() / ".kube" / "config")))
 
 
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """-n/--namespace and --kubeconfig, for the commands that read one object from a cluster."""
+    parser.add_argument("-n", "--namespace", default="default")
+    parser.add_argument("--kubeconfig", type=pathlib.Path, help="default: $KUBECONFIG or ~/.kube/config")
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     text = "explain the last scaling decision of a ScalingPolicy, per service"
     parser = sub.add_parser("explain", help=text, description=text)
     parser.add_argument("policy", help="ScalingPolicy name")
-    parser.add_argument("-n", "--namespace", default="default")
-    parser.add_argument("--kubeconfig", type=pathlib.Path, help="default: $KUBECONFIG or ~/.kube/config")
+    add_cluster_arguments(parser)
     parser.set_defaults(func=cmd_explain)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import pathlib
 import sys
 from typing import Any
 
@@ -151,6 +150,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     text = "show one WalletPlatform as a tree: services, Postgres, Redis, conditions, last events"
     parser = sub.add_parser("status", help=text, description=text)
     parser.add_argument("name", help="WalletPlatform name")
-    parser.add_argument("-n", "--namespace", default="default")
-    parser.add_argument("--kubeconfig", type=pathlib.Path, help="default: $KUBECONFIG or ~/.kube/config")
+    explain.add_cluster_arguments(parser)
     parser.set_defaults(func=cmd_status)
