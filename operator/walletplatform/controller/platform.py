@@ -123,7 +123,8 @@ def _reconcile(client: kube.Kube, body: dict[str, Any], cat: catalog.Catalog, *,
         resolved = catalog.resolve(name, namespace, spec, cat)
         # The environment's guardrails (e.g. prod needs 3 Postgres instances): refused before anything
         # is applied, as `walletctl render` and the Pulumi policy pack refuse them.
-        violations = rules.check_platform(resolved, render.render_platform(resolved))
+        rendered = render.render_platform(resolved)
+        violations = rules.check_platform(resolved, rendered)
         if violations:
             raise errors.SpecError(violations)
     except errors.SpecError as exc:
@@ -135,7 +136,7 @@ def _reconcile(client: kube.Kube, body: dict[str, Any], cat: catalog.Catalog, *,
 
     owner = compare.Owner(name, meta["uid"])
     live, unserved = fetch_children(client, namespace, name)
-    desired, floors = render_desired(resolved, owner)
+    desired, floors = render_desired(rendered, owner)
     desired = [generated_secrets.fill(obj, live.get(compare.object_key(obj))) for obj in desired]
     current = dict(live)
     error_reason = _apply_children(
@@ -172,13 +173,13 @@ def _reconcile(client: kube.Kube, body: dict[str, Any], cat: catalog.Catalog, *,
 
 
 def render_desired(
-    resolved: catalog.ResolvedPlatform, owner: compare.Owner
+    rendered: list[common.Manifest], owner: compare.Owner
 ) -> tuple[list[common.Manifest], list[common.Manifest]]:
     """The rendered children as the operator applies them, and the HPA floors split off them."""
     desired: list[common.Manifest] = []
     floors: list[common.Manifest] = []
-    for rendered in render.render_platform(resolved):
-        obj = rendered
+    for child in rendered:
+        obj = child
         if (obj["apiVersion"], obj["kind"]) == HPA:
             obj, floor = autoscaling.split_floor(obj)
             floors.append(floor)
