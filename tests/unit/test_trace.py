@@ -63,6 +63,8 @@ def test_offsets_are_honoured_and_empty_or_na_values_are_gaps() -> None:
         ("t,v\nyesterday,1\n2024-01-01 00:01:00,2\n", "trace.csv:2"),
         ("t,v\n2024-01-01 00:00:00,1\n2024-01-01 00:01:00,inf\n", "trace.csv:3"),
         ("t,v\n2024-01-01 00:00:00,1\n", "trace.csv"),
+        ("t,v\n0,1\n60," + "9" * 200_000 + "\n", "trace.csv:3"),  # a field beyond the csv module's limit
+        ("\r\x00", "trace.csv"),  # a lone carriage return (hypothesis found it ending in csv.Error)
     ],
 )
 def test_a_bad_row_is_named_by_its_line(text: str, path: str) -> None:

@@ -138,7 +138,12 @@ def read_trace(
     ``time_column`` and ``value_column`` choose the columns by header name or 0-based index (default
     the first two). ``zero_fill_max`` fills gaps up to that many seconds with 0 for traces that omit
     zero rows (the NASA log has no row for a minute without requests); longer gaps stay NaN."""
-    rows = [(number, row) for number, row in enumerate(csv.reader(io.StringIO(text)), start=1) if row]
+    reader = csv.reader(io.StringIO(text, newline=""))  # the csv module reads its own line endings
+    try:
+        rows = [(number, row) for number, row in enumerate(reader, start=1) if row]
+    except csv.Error as exc:
+        problem = errors.Problem(path=f"{source}:{reader.line_num}", message=f"not CSV: {exc}")
+        raise errors.SpecError([problem]) from None
     first = rows[0][1] if rows else []
     columns = (
         _column(time_column, 0, "--time-column", first, source),
