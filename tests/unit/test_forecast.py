@@ -108,3 +108,30 @@ def test_a_peak_that_starts_at_a_set_time_is_forecast_from_its_first_minute(name
     cut = 20 * 1440 + 420 - 7  # 7 minutes (lead 5 m + start-up 2 m) before the peak
     predicted = registry.FORECASTERS[name].forecast(series.Series(0.0, 60.0, demand[:cut]), 17)
     assert np.all(predicted[7:] >= 350)
+
+
+def _windows_by_brute_force(history: list[tuple[float, int]], now: float, up: float, down: float) -> tuple[int, int]:
+    """The controller's own rule: the minimum of every recommendation in the scale-up window and the
+    maximum of every one in the scale-down window (the simulator keeps only candidates)."""
+    return (
+        min(value for at, value in history if now - at <= up),
+        max(value for at, value in history if now - at <= down),
+    )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_hpa_stabilisation_windows_match_every_recommendation_kept(seed: int) -> None:
+    behavior = catalog.load_catalog()["transaction"].behavior
+    up = behavior.scale_up.stabilization_window_seconds
+    down = behavior.scale_down.stabilization_window_seconds
+    rng = np.random.default_rng(seed)
+    sim = hpa.HpaSimulator(behavior, max_replicas=40, target=0.7, capacity=10, startup=120, replicas=3)
+    history: list[tuple[float, int]] = []
+    for tick in range(2000):
+        now = tick * hpa.SYNC
+        demand = float(rng.choice([rng.uniform(0, 300), 100.0, np.nan], p=[0.6, 0.3, 0.1]))
+        desired = sim._raw_desired(now, demand)  # the recommendation this sync records
+        history.append((now, desired))
+        sim.sync(now, demand, min_replicas=int(rng.choice([2, 3, 8])))
+        assert (sim.lows[0][1], sim.highs[0][1]) == _windows_by_brute_force(history, now, up, down)
+        assert sim.ready(now + 1e9) == sim.replicas and sim.pods == sorted(sim.pods)

@@ -4,10 +4,15 @@ Per 15 s sync: utilisation from metrics one scrape stale, the 10% tolerance, not
 counted at zero usage when scaling up, the stabilisation windows (min of recommendations for scale
 up, max for scale down), the behaviour's rate-limit policies per period with selectPolicy, then the
 clamp to [minReplicas, maxReplicas] (a raised minReplicas applies at once). Pods are ready after
-start-up; on scale-down, pods that are not ready go first."""
+start-up; on scale-down, pods that are not ready go first.
+
+Made for replays of millions of syncs: pods are kept sorted by when they become ready, and each
+stabilisation window keeps only the recommendations that can still be its extreme (a monotonic
+queue), so a sync costs the same whatever the windows' lengths."""
 
 from __future__ import annotations
 
+import bisect
 import collections
 import dataclasses
 import math
@@ -16,6 +21,7 @@ from walletplatform.models import service
 
 TOLERANCE = 0.1
 SYNC = 15.0
+MAX_PERIOD = 1800.0  # the API's bound on a scaling policy's periodSeconds
 
 
 @dataclasses.dataclass
@@ -26,16 +32,21 @@ class HpaSimulator:
     capacity: float
     startup: float
     replicas: int = 1
-    pods: list[float] = dataclasses.field(default_factory=list)
-    recommendations: collections.deque[tuple[float, int]] = dataclasses.field(default_factory=collections.deque)
+    pods: list[float] = dataclasses.field(default_factory=list)  # when each pod is ready, ascending
+    # (time, recommendation): the candidates for the scale-up window's minimum and the scale-down window's maximum
+    lows: collections.deque[tuple[float, int]] = dataclasses.field(default_factory=collections.deque)
+    highs: collections.deque[tuple[float, int]] = dataclasses.field(default_factory=collections.deque)
     events: collections.deque[tuple[float, int]] = dataclasses.field(default_factory=collections.deque)
     actions: int = 0
 
     def __post_init__(self) -> None:
         self.pods = [-math.inf] * self.replicas
+        self._up_window = float(self.behavior.scale_up.stabilization_window_seconds)
+        self._down_window = float(self.behavior.scale_down.stabilization_window_seconds)
+        self._quiet_limits: dict[tuple[bool, int], int] = {}
 
     def ready(self, now: float) -> int:
-        return sum(1 for ready_at in self.pods if ready_at <= now)
+        return bisect.bisect_right(self.pods, now)
 
     def _raw_desired(self, now: float, demand: float) -> int:
         ready = self.ready(now)
@@ -57,6 +68,16 @@ class HpaSimulator:
         return self.replicas - change
 
     def _limit(self, now: float, up: bool) -> int:
+        if self.events and now - self.events[-1][0] < MAX_PERIOD:
+            return self._policy_limit(now, up)
+        # No change within any period: every policy starts from the current count, so the limit is
+        # the same whenever the count is (a service held where 10% of it rounds to no pod, for hours).
+        key = (up, self.replicas)
+        if key not in self._quiet_limits:
+            self._quiet_limits[key] = self._policy_limit(now, up)
+        return self._quiet_limits[key]
+
+    def _policy_limit(self, now: float, up: bool) -> int:
         direction = self.behavior.scale_up if up else self.behavior.scale_down
         limits = []
         for policy in direction.policies:
@@ -76,24 +97,31 @@ class HpaSimulator:
     def sync(self, now: float, demand: float, min_replicas: int) -> None:
         """One HPA sync at ``now`` with the (stale) demand the metrics pipeline reports."""
         desired = self._raw_desired(now, demand)
-        self.recommendations.append((now, desired))
-        longest = max(
-            self.behavior.scale_up.stabilization_window_seconds, self.behavior.scale_down.stabilization_window_seconds
-        )
-        while self.recommendations and now - self.recommendations[0][0] > longest:
-            self.recommendations.popleft()
-        while self.events and now - self.events[0][0] > 1800:
-            self.events.popleft()
-        up_window = self.behavior.scale_up.stabilization_window_seconds
-        down_window = self.behavior.scale_down.stabilization_window_seconds
-        up_rec = min(r for at, r in self.recommendations if now - at <= up_window)
-        down_rec = max(r for at, r in self.recommendations if now - at <= down_window)
-        result = self.replicas
-        result = max(result, up_rec)
-        result = min(result, down_rec)
-        if result > self.replicas:
+        lows, highs = self.lows, self.highs
+        replicas = self.replicas
+        if (
+            desired == replicas
+            and len(lows) == 1 == len(highs)
+            and lows[0][1] == replicas == highs[0][1]
+            and min_replicas <= replicas <= self.max_replicas
+        ):
+            # Settled: both windows hold only this count and so does the new recommendation: no change.
+            lows[0] = highs[0] = (now, desired)
+            return
+        while lows and lows[-1][1] >= desired:
+            lows.pop()
+        lows.append((now, desired))
+        while now - lows[0][0] > self._up_window:
+            lows.popleft()
+        while highs and highs[-1][1] <= desired:
+            highs.pop()
+        highs.append((now, desired))
+        while now - highs[0][0] > self._down_window:
+            highs.popleft()
+        result = min(max(replicas, lows[0][1]), highs[0][1])
+        if result > replicas:
             result = min(result, self._limit(now, up=True))
-        elif result < self.replicas:
+        elif result < replicas:
             result = max(result, self._limit(now, up=False))
         result = max(min_replicas, min(self.max_replicas, result))
         self._scale(now, result)
@@ -103,10 +131,12 @@ class HpaSimulator:
         if delta == 0:
             return
         self.actions += 1
+        while self.events and now - self.events[0][0] > MAX_PERIOD:
+            self.events.popleft()
         self.events.append((now, delta))
         if delta > 0:
             self.pods += [now + self.startup] * delta
+            self.pods.sort()  # already in order when syncs come in time order
         else:
-            self.pods.sort()  # ready (earliest) first; remove the latest, i.e. the unready ones
-            del self.pods[replicas:]
+            del self.pods[replicas:]  # ready (earliest) first; remove the latest, i.e. the unready ones
         self.replicas = replicas

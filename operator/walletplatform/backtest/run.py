@@ -181,30 +181,45 @@ def run(data: series.Series, config: Config) -> dict[str, object]:
     hourly = None if policy else learned_schedule(minute, first_week, config, low)
     scores = {name: Score() for name in (*simulators, "static", "oracle")}
     static = max(low, int(np.nanmax(needed)))
-    scored_demand: list[float] = []
-    for m in range(first_week - int(WARMUP // 60), len(minute)):
-        now = minute.start + 60 * m
-        floors = {"reactive": low}
-        if policy is not None:
-            floor, _ = schedule.schedule_floor(policy, datetime.fromtimestamp(now, UTC), policy.schedule_lead)
-            floors["schedule"] = max(low, floor)
-        else:
-            assert hourly is not None
-            ahead = now + config.startup + 300  # a human pre-scales a few minutes early
-            floors["schedule"] = int(max(hourly[int(now // 3600) % 24], hourly[int(ahead // 3600) % 24]))
-        for name, engine in engines.items():
-            floors[name] = engine.floor(minute, now)
-        for tick in range(4):
-            at = now + tick * hpa.SYNC
-            stale = demand[max(0, int((at - SCRAPE_STALENESS - minute.start) // 60))]
-            for name, simulator in simulators.items():
-                simulator.sync(at, float(stale), floors[name])
-        value = demand[m]
-        if m < first_week or math.isnan(value):
-            continue
-        scored_demand.append(float(value))
-        for name, simulator in simulators.items():
-            scores[name].add(value, simulator.replicas, simulator.ready(now + 30), cap)
+    minutes = range(first_week - int(WARMUP // 60), len(minute))
+    times = [minute.start + 60 * m for m in minutes]
+    # The strategies' floors do not depend on what the HPA does (the engine reads no replica counts in
+    # a backtest), so each strategy's floors are decided first, minute by minute, then replayed.
+    floors: dict[str, list[int]] = {"reactive": [low] * len(times)}
+    if policy is not None:
+        floors["schedule"] = [
+            max(low, schedule.schedule_floor(policy, datetime.fromtimestamp(now, UTC), policy.schedule_lead)[0])
+            for now in times
+        ]
+    else:
+        assert hourly is not None
+        lead = config.startup + 300  # a human pre-scales a few minutes early
+        floors["schedule"] = [
+            int(max(hourly[int(now // 3600) % 24], hourly[int((now + lead) // 3600) % 24])) for now in times
+        ]
+    for name, engine in engines.items():
+        floors[name] = [engine.floor(minute, now) for now in times]
+    # Each HPA sync reads the demand of one scrape ago.
+    stale = [
+        demand[np.maximum(0, ((np.array(times) + tick * hpa.SYNC - SCRAPE_STALENESS - minute.start) // 60).astype(int))]
+        .astype(float)
+        .tolist()
+        for tick in range(4)
+    ]
+    scored = [m >= first_week and not math.isnan(demand[m]) for m in minutes]
+    values = demand[minutes.start :].tolist()
+    for name, simulator in simulators.items():
+        score, floor = scores[name], floors[name]
+        sync, (stale0, stale1, stale2, stale3) = simulator.sync, stale
+        for i, now in enumerate(times):  # four 15 s syncs per minute
+            sync(now, stale0[i], floor[i])
+            sync(now + hpa.SYNC, stale1[i], floor[i])
+            sync(now + 2 * hpa.SYNC, stale2[i], floor[i])
+            sync(now + 3 * hpa.SYNC, stale3[i], floor[i])
+            if scored[i]:
+                score.add(values[i], simulator.replicas, simulator.ready(now + 30), cap)
+    scored_demand = [value for value, ok in zip(values, scored, strict=True) if ok]
+    for value in scored_demand:
         need = max(1, math.ceil(value / (cap * target)))
         scores["oracle"].add(value, need, min(need, high), cap)
         scores["static"].add(value, static, static, cap)

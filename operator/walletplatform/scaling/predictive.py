@@ -64,27 +64,37 @@ def replay_origins(history: series.Series, seconds: float) -> list[float]:
 
 
 def replay(
-    forecaster: base.Forecaster, history: series.Series, seconds: float, known: tuple[Replay, ...] = ()
-) -> tuple[Replay, ...]:
+    forecaster: base.Forecaster,
+    history: series.Series,
+    seconds: float,
+    known: tuple[Replay, ...] = (),
+    unscored: frozenset[float] = frozenset(),
+) -> tuple[tuple[Replay, ...], frozenset[float]]:
     """Replay the forecaster at recent origins, each seeing only the history before it, for windows of
-    ``seconds`` (the window a floor covers). ``known`` replays of the same forecaster and window (from
-    the previous refresh) are kept, not recomputed: a refresh replays at most the origins that are new."""
+    ``seconds`` (the window a floor covers). Returns the replays and the origins with too little data
+    on either side to score (a gap in history). ``known`` replays and ``unscored`` origins of the same
+    forecaster and window (from the previous refresh) are kept, not recomputed: a refresh replays at
+    most the origins that are new. An unscored origin stays unscored: the demand after it has passed,
+    and a later refresh's history reaches no further back before it."""
     before = {r.origin: r for r in known}
-    replays = []
+    replays, skipped = [], set()
     width = history.steps(seconds)
     for origin in replay_origins(history, seconds):
         if origin in before:
             replays.append(before[origin])
             continue
         past = history.until(origin)
-        if len(past) == 0:
+        if origin in unscored or len(past) == 0:
+            skipped.add(origin)
             continue
         predicted = forecaster.forecast(past, width)
         actual = history.values[len(past) : len(past) + width]
         ok = ~np.isnan(predicted) & ~np.isnan(actual)
         if np.count_nonzero(ok) >= max(1, width // 2):
             replays.append(Replay(origin, float(np.max(predicted[ok])), float(np.max(actual[ok]))))
-    return tuple(replays)
+        else:
+            skipped.add(origin)
+    return tuple(replays), frozenset(skipped)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,10 +111,16 @@ class Accuracy:
     shortfall: float
 
 
+def floors_for(demand: series.Array, spec: scaling.Predictive, static_min: int) -> series.Array:
+    """``replicas_for`` of every element, at least ``static_min``: the same arithmetic, vectorised."""
+    raw = np.ceil(demand * (1 + spec.headroom) / (spec.capacity_per_replica * spec.target_utilization) - 1e-9)
+    return np.maximum(static_min, np.where(demand > 0, raw, 0.0))
+
+
 def accuracy(replays: tuple[Replay, ...], spec: scaling.Predictive, static_min: int) -> Accuracy | None:
     """How the floors of ``replays`` compare with need; None when there is nothing to compare."""
-    predicted = np.array([max(static_min, replicas_for(r.predicted, spec)) for r in replays], dtype=np.float64)
-    needed = np.array([max(static_min, replicas_for(r.actual, spec)) for r in replays], dtype=np.float64)
+    predicted = floors_for(np.array([r.predicted for r in replays], dtype=np.float64), spec, static_min)
+    needed = floors_for(np.array([r.actual for r in replays], dtype=np.float64), spec, static_min)
     total = float(np.sum(needed))
     if total <= 0:
         return None
@@ -125,6 +141,34 @@ class Outlook:
     replays: tuple[Replay, ...]
     forecaster: str
     window: float
+    unscored: frozenset[float] = frozenset()  # recent origins a gap left without a replay
+    # What every decision until the next refresh asks again of the same outlook, computed once.
+    _memo: dict[tuple[object, ...], object] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+    def accuracy(self, spec: scaling.Predictive, static_min: int) -> Accuracy | None:
+        """``accuracy`` of this outlook's replays, once per sizing."""
+        key = ("accuracy", spec.capacity_per_replica, spec.target_utilization, spec.headroom, static_min)
+        if key not in self._memo:
+            self._memo[key] = accuracy(self.replays, spec, static_min)
+        return self._memo[key]  # type: ignore[return-value]
+
+    def peak(self, first: int, width: int) -> tuple[int, float] | None:
+        """The first highest forecast of ``values[first:first + width]`` as (index, value), None when that
+        slice is empty or all NaN. The peaks of every ``first`` are found in one pass per width."""
+        key = ("peak", width)
+        if key not in self._memo:
+            padded = np.concatenate([self.values, np.full(width - 1, np.nan)])
+            windows = padded[np.arange(len(self.values))[:, None] + np.arange(width)]
+            usable = ~np.all(np.isnan(windows), axis=1)
+            index = np.zeros(len(windows), dtype=np.int64)
+            if np.any(usable):
+                index[usable] = np.nanargmax(windows[usable], axis=1)
+            best = windows[np.arange(len(windows)), index]
+            self._memo[key] = (usable.tolist(), index.tolist(), best.tolist())
+        usable, index, best = self._memo[key]  # type: ignore[misc]
+        if first >= len(usable) or not usable[first]:
+            return None
+        return first + index[first], best[first]
 
 
 def build_outlook(
@@ -135,18 +179,20 @@ def build_outlook(
     previous: Outlook | None = None,
 ) -> Outlook:
     """Forecast from ``now`` far enough for every decision until the next refresh. The replays of the
-    ``previous`` outlook are reused when it came from the same forecaster, step and window."""
+    ``previous`` outlook (and the origins it could not score) are reused when it came from the same
+    forecaster, step and window."""
     window = (spec.lead_time + spec.startup).total_seconds()
     values = forecast_window(forecaster, history, now, window + spec.refresh.total_seconds())
     known: tuple[Replay, ...] = ()
+    unscored: frozenset[float] = frozenset()
     if previous is not None and (previous.forecaster, previous.step, previous.window) == (
         forecaster.name,
         history.step,
         window,
     ):
-        known = previous.replays
-    replays = replay(forecaster, history, window, known)
-    return Outlook(now, history.step, values, history.covered(), replays, forecaster.name, window)
+        known, unscored = previous.replays, previous.unscored
+    replays, unscored = replay(forecaster, history, window, known, unscored)
+    return Outlook(now, history.step, values, history.covered(), replays, forecaster.name, window, unscored)
 
 
 def forecast_floor(spec: scaling.Predictive, outlook: Outlook, now: float, static_min: int = 0) -> Forecast:
@@ -159,14 +205,13 @@ def forecast_floor(spec: scaling.Predictive, outlook: Outlook, now: float, stati
         )
     window = (spec.lead_time + spec.startup).total_seconds()
     first = max(0, int((now - outlook.origin) // outlook.step))
-    predicted = outlook.values[first : first + max(1, round(window / outlook.step))]
-    if predicted.size == 0 or np.all(np.isnan(predicted)):
+    found = outlook.peak(first, max(1, round(window / outlook.step)))
+    if found is None:
         return Forecast(0, False, f"{outlook.forecaster} has no forecast for the next {window:.0f}s")
-    index = int(np.nanargmax(predicted))
-    peak = float(predicted[index])
-    peak_at = outlook.origin + (first + index) * outlook.step
+    index, peak = found
+    peak_at = outlook.origin + index * outlook.step
     floor = replicas_for(peak, spec)
-    scored = accuracy(outlook.replays, spec, static_min)
+    scored = outlook.accuracy(spec, static_min)
     if scored is None:
         return Forecast(floor, False, "accuracy unknown: no recent demand to replay", peak, peak_at)
     if scored.excess > spec.max_error_ratio:

@@ -1,0 +1,101 @@
+"""The backtest replay gives the figures it gave before it was made fast: a seeded trace (a daily
+peak, noise, bursts, a day-long outage that leaves replays unscored) against the figures of commit
+ad48a41, the last one before the speed-up; and the pieces the speed-up rests on, each against the
+plain computation it replaces."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from walletplatform import catalog
+from walletplatform.backtest import run
+from walletplatform.forecast import registry, series
+from walletplatform.models import scaling
+from walletplatform.scaling import predictive
+
+# strategy: [saturated minutes, replica-hours, HPA actions], as commit ad48a41 computed them
+BEFORE_SPEED_UP = {
+    "seasonal-profile": {
+        "reactive": [30, 3748.1, 1037],
+        "schedule": [26, 3761.2, 934],
+        "predictive": [13, 3814.9, 752],
+        "naive": [16, 3888.5, 1316],
+        "static": [0, 13644.0, 0],
+        "oracle": [0, 1799.9, 13518],
+    },
+    "seasonal-naive": {
+        "reactive": [30, 3748.1, 1037],
+        "schedule": [26, 3761.2, 934],
+        "predictive": [13, 3987.9, 1522],
+        "naive": [16, 3888.5, 1316],
+        "static": [0, 13644.0, 0],
+        "oracle": [0, 1799.9, 13518],
+    },
+}
+
+
+def seeded_trace() -> series.Series:
+    rng = np.random.default_rng(5)
+    minutes = 24 * 1440
+    t = np.arange(minutes) * 60.0
+    hour = (t % 86400) / 3600
+    values = (30 + 170 * np.exp(-(((hour - 13) / 3) ** 2))) * rng.lognormal(0, 0.2, minutes)
+    burst = rng.choice(minutes, 60, replace=False)
+    values[burst] *= 2.5
+    values[10 * 1440 : 11 * 1440 + 300] = np.nan  # a day-long outage: replays around it cannot be scored
+    return series.Series(1_700_000_000.0, 60.0, values)
+
+
+@pytest.mark.parametrize("forecaster", sorted(BEFORE_SPEED_UP))
+def test_replay_figures_are_those_before_the_speed_up(forecaster: str) -> None:
+    data = seeded_trace()
+    capacity = run.capacity_for_peak(data, 20, 0.7)
+    service = catalog.load_catalog()["transaction"]
+    result = run.run(data, run.Config(service=service, capacity=capacity, forecaster=forecaster))  # type: ignore[arg-type]
+    figures = {
+        name: [score["saturated_minutes"], score["replica_hours"], score["actions"]]
+        for name, score in result["strategies"].items()  # type: ignore[attr-defined]
+    }
+    assert figures == BEFORE_SPEED_UP[forecaster]
+
+
+def test_outlook_peaks_are_the_first_highest_forecast_of_each_window() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 5, 40).astype(float)  # ties, so "first highest" matters
+    values[rng.choice(40, 12, replace=False)] = np.nan
+    values[20:27] = np.nan  # a window with nothing at all
+    outlook = predictive.Outlook(0.0, 60.0, values, 0.0, (), "x", 0.0)
+    for width in (1, 3, 7):
+        for first in range(45):
+            window = values[first : first + width]
+            expected = None
+            if window.size and not np.all(np.isnan(window)):
+                index = int(np.nanargmax(window))
+                expected = (first + index, float(window[index]))
+            assert outlook.peak(first, width) == expected, (first, width)
+
+
+@dataclasses.dataclass
+class Counting:
+    name: str = "seasonal-profile"
+    calls: int = 0
+
+    def forecast(self, history: series.Series, horizon: int) -> series.Array:
+        self.calls += 1
+        return registry.FORECASTERS["seasonal-profile"].forecast(history, horizon)
+
+
+def test_origins_a_gap_left_unscored_are_not_replayed_again_by_the_next_refresh() -> None:
+    spec = scaling.Predictive(query="x", capacity_per_replica=10)
+    data = seeded_trace()
+    now = data.start + 11 * 86400 + 6 * 3600  # the outage ended an hour ago: most recent origins are unscored
+    forecaster = Counting()
+    first = predictive.build_outlook(spec, forecaster, data.until(now), now)
+    assert len(first.unscored) > 20 and len(first.replays) + len(first.unscored) == predictive.REPLAY_ORIGINS
+    forecaster.calls = 0
+    later = now + 600
+    second = predictive.build_outlook(spec, forecaster, data.until(later), later, first)
+    assert forecaster.calls == 1  # the window's forecast only: no origin is new and none is retried
+    assert (second.replays, second.unscored) == (first.replays, first.unscored)
