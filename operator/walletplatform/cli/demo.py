@@ -13,12 +13,13 @@ import threading
 import time
 
 from walletplatform import catalog
-from walletplatform.devenv import demo
 
 ROOT = catalog.DEFAULT_DIR.parent
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from walletplatform.devenv import demo  # noqa: PLC0415 - the local cluster's code, for this command only
+
     started = time.monotonic()
 
     def say(text: str) -> None:

@@ -12,8 +12,6 @@ import threading
 import time
 from collections.abc import Callable
 
-from walletplatform.devenv import cluster, hostnet, images
-
 
 def _say(started: float) -> Callable[[str], None]:
     def say(text: str) -> None:
@@ -23,6 +21,8 @@ def _say(started: float) -> Callable[[str], None]:
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
+    from walletplatform.devenv import cluster, hostnet  # noqa: PLC0415 - for these commands only
+
     say = _say(time.monotonic())
     workdir = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix="wallet-cluster-"))
     stop = threading.Event()
@@ -42,6 +42,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_images(args: argparse.Namespace) -> int:
+    from walletplatform.devenv import images  # noqa: PLC0415 - for this command only
+
     for reference, archive in images.ensure_all(_say(time.monotonic())).items():
         print(f"{reference}\t{archive}")
     return 0

@@ -9,12 +9,14 @@ import argparse
 import dataclasses
 import pathlib
 
-from walletplatform.controller import main as operator_main
-from walletplatform.controller import scaler
 from walletplatform.controller import settings as settings_mod
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
+    # Kopf and the Kubernetes client take most of a second to import: only this command needs them.
+    from walletplatform.controller import main as operator_main  # noqa: PLC0415
+    from walletplatform.controller import scaler  # noqa: PLC0415
+
     try:
         settings = settings_mod.Settings.from_env()
     except ValueError as exc:
