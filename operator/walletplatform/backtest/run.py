@@ -40,6 +40,7 @@ class Score:
     replica_minutes: float = 0.0
     actions: int = 0
     ready_capacity: list[float] = dataclasses.field(default_factory=list)
+    floors: list[int] = dataclasses.field(default_factory=list)
 
     def add(self, demand: float, replicas: float, ready: float, capacity: float) -> None:
         """Score one minute: ``replicas`` running, ``ready`` of them serving."""
@@ -73,8 +74,9 @@ def capacity_for_peak(data: series.Series, peak_replicas: int, target: float) ->
     return peak / (peak_replicas * target)
 
 
-def predictive_spec(config: Config, naive: bool = False) -> scaling.Predictive:
-    """The policy's predictive settings with the backtest's capacity, target and start-up."""
+def predictive_spec(config: Config, naive: bool = False, headroom: float | None = None) -> scaling.Predictive:
+    """The policy's predictive settings with the backtest's capacity, target and start-up (and
+    ``headroom`` when given: the frontier sweeps it)."""
     base_spec = config.policy.predictive if config.policy and config.policy.predictive else None
     fields: dict[str, object] = base_spec.model_dump() if base_spec else {"query": "demand"}
     startup = timedelta(seconds=config.startup)
@@ -89,6 +91,8 @@ def predictive_spec(config: Config, naive: bool = False) -> scaling.Predictive:
         fields.update(forecaster="seasonal-naive", max_error_ratio=1e9, headroom=0.0)
     elif base_spec is None:
         fields["forecaster"] = config.forecaster
+    if headroom is not None:
+        fields["headroom"] = headroom
     return scaling.Predictive.model_validate(fields)
 
 
@@ -113,30 +117,25 @@ def learned_schedule(minute: series.Series, first_week_end: int, config: Config,
     return floors
 
 
-class _Predictive:
-    """One predictive strategy: outlook per refresh, the engine's decide per minute."""
+@dataclasses.dataclass(frozen=True)
+class Replay:
+    """A trace made ready to replay: its minutes from an hour before the first scored one, the demand
+    each of the minute's four HPA syncs reads (one scrape stale), and which minutes are scored."""
 
-    def __init__(self, spec: scaling.Predictive, forecaster: base.Forecaster, low: int, high: int) -> None:
-        self.policy = scaling.ScalingPolicySpec(platform_ref="backtest", services=["svc"], predictive=spec)
-        self.spec, self.forecaster = spec, forecaster
-        self.state = decide.ServiceState("svc", low, high)
-        self.memory = decide.Memory()
-        self.outlook: predictive.Outlook | None = None
+    minute: series.Series
+    first_week: int
+    times: list[float]
+    stale: tuple[list[float], list[float], list[float], list[float]]
+    scored: list[bool]
+    values: list[float]
 
-    def floor(self, demand: series.Series, now: float) -> int:
-        if self.outlook is None or now - self.outlook.origin >= self.spec.refresh.total_seconds():
-            history = demand.until(now).tail(self.spec.lookback.total_seconds())
-            self.outlook = predictive.build_outlook(self.spec, self.forecaster, history, now, self.outlook)
-        result = decide.decide(self.policy, self.state, self.outlook, datetime.fromtimestamp(now, UTC), self.memory)
-        self.memory = result.memory
-        return result.floor
+    @property
+    def scored_demand(self) -> list[float]:
+        return [value for value, ok in zip(self.values, self.scored, strict=True) if ok]
 
 
-def run(data: series.Series, config: Config) -> dict[str, object]:
-    """Score every strategy on one trace; the JSON shape of ``walletctl backtest --json``.
-
-    Demand is replayed minute by minute and the engine forecasts from that 1-minute history, as it
-    would from Prometheus at a policy's default step, whatever the trace's own resolution."""
+def prepare(data: series.Series) -> Replay:
+    """The replay of ``data`` at 1-minute resolution; SpecError when nothing of it can be scored."""
     minute = trace.per_minute(data)
     first_week = int(series.WEEK // 60)
     if len(minute) <= first_week + 60:
@@ -153,79 +152,133 @@ def run(data: series.Series, config: Config) -> dict[str, object]:
                 )
             ]
         )
-    cap, target = config.capacity, config.target
-    needed = np.ceil(np.nan_to_num(demand[first_week:]) / (cap * target))
+    minutes = range(first_week - int(WARMUP // 60), len(minute))
+    times = [minute.start + 60 * m for m in minutes]
+    at = np.array(times)
+    ticks = [
+        demand[np.maximum(0, ((at + tick * hpa.SYNC - SCRAPE_STALENESS - minute.start) // 60).astype(int))].tolist()
+        for tick in range(4)
+    ]
+    return Replay(
+        minute,
+        first_week,
+        times,
+        (ticks[0], ticks[1], ticks[2], ticks[3]),
+        [m >= first_week and not math.isnan(demand[m]) for m in minutes],
+        demand[minutes.start :].tolist(),
+    )
+
+
+def needed_replicas(replay: Replay, capacity: float, target: float) -> series.Array:
+    """Replicas each scored-period minute needs at ``target``; SpecError beyond what is simulated."""
+    needed = np.ceil(np.nan_to_num(replay.minute.values[replay.first_week :]) / (capacity * target))
     peak_needed = float(np.nanmax(needed))
     if not peak_needed <= MAX_REPLICAS:  # also catches inf and NaN
         raise errors.SpecError(
             [
                 errors.Problem(
                     path="--capacity-per-replica",
-                    message=f"{cap:g} per replica needs {peak_needed:g} replicas at the trace's peak; "
+                    message=f"{capacity:g} per replica needs {peak_needed:g} replicas at the trace's peak; "
                     f"at most {MAX_REPLICAS} are simulated",
                 )
             ]
         )
-    low = config.service.min_replicas
-    high = config.max_replicas or max(config.service.max_replicas, int(np.nanmax(needed)) + 1)
-    simulators = {
-        name: hpa.HpaSimulator(config.service.behavior, high, target, cap, config.startup, replicas=low)
-        for name in ("reactive", "schedule", "predictive", "naive")
-    }
-    spec = predictive_spec(config)
-    engines = {
-        "predictive": _Predictive(spec, registry.FORECASTERS[spec.forecaster], low, high),
-        "naive": _Predictive(predictive_spec(config, naive=True), registry.FORECASTERS["seasonal-naive"], low, high),
-    }
+    return needed
+
+
+def max_replicas(config: Config, needed: series.Array) -> int:
+    return config.max_replicas or max(config.service.max_replicas, int(np.nanmax(needed)) + 1)
+
+
+def engine_floors(
+    replay: Replay, specs: list[tuple[scaling.Predictive, int]], forecaster: base.Forecaster, low: int
+) -> list[list[int]]:
+    """The floor the engine's own ``decide`` sets every minute, for each (spec, maxReplicas). The specs
+    differ only in sizing (target, headroom), which the forecast does not depend on: one outlook per
+    refresh, made from the history before that instant, serves them all."""
+    first = specs[0][0]
+    refresh, lookback = first.refresh.total_seconds(), first.lookback.total_seconds()
+    policies = [scaling.ScalingPolicySpec(platform_ref="backtest", services=["svc"], predictive=s) for s, _ in specs]
+    states = [decide.ServiceState("svc", low, high) for _, high in specs]
+    memories = [decide.Memory() for _ in specs]
+    floors: list[list[int]] = [[] for _ in specs]
+    outlook: predictive.Outlook | None = None
+    for now in replay.times:
+        if outlook is None or now - outlook.origin >= refresh:
+            history = replay.minute.until(now).tail(lookback)
+            outlook = predictive.build_outlook(first, forecaster, history, now, outlook)
+        at = datetime.fromtimestamp(now, UTC)
+        for k, policy in enumerate(policies):
+            result = decide.decide(policy, states[k], outlook, at, memories[k])
+            memories[k] = result.memory
+            floors[k].append(result.floor)
+    return floors
+
+
+def simulate(replay: Replay, config: Config, floors: list[int], high: int) -> Score:
+    """Replay the HPA (at ``config.target``) with minReplicas following ``floors``; score the minutes."""
+    simulator = hpa.HpaSimulator(
+        config.service.behavior,
+        high,
+        config.target,
+        config.capacity,
+        config.startup,
+        replicas=config.service.min_replicas,
+    )
+    score = Score()
+    sync, (stale0, stale1, stale2, stale3) = simulator.sync, replay.stale
+    for i, now in enumerate(replay.times):  # four 15 s syncs per minute
+        sync(now, stale0[i], floors[i])
+        sync(now + hpa.SYNC, stale1[i], floors[i])
+        sync(now + 2 * hpa.SYNC, stale2[i], floors[i])
+        sync(now + 3 * hpa.SYNC, stale3[i], floors[i])
+        if replay.scored[i]:
+            score.add(replay.values[i], simulator.replicas, simulator.ready(now + 30), config.capacity)
+            score.floors.append(floors[i])
+    score.actions = simulator.actions
+    return score
+
+
+def run(data: series.Series, config: Config) -> dict[str, object]:
+    """Score every strategy on one trace; the JSON shape of ``walletctl backtest --json``.
+
+    Demand is replayed minute by minute and the engine forecasts from that 1-minute history, as it
+    would from Prometheus at a policy's default step, whatever the trace's own resolution."""
+    replay = prepare(data)
+    cap, target = config.capacity, config.target
+    needed = needed_replicas(replay, cap, target)
+    low, high = config.service.min_replicas, max_replicas(config, needed)
+    spec, naive_spec = predictive_spec(config), predictive_spec(config, naive=True)
     policy = config.policy if config.policy and config.policy.schedules else None
-    hourly = None if policy else learned_schedule(minute, first_week, config, low)
-    scores = {name: Score() for name in (*simulators, "static", "oracle")}
-    static = max(low, int(np.nanmax(needed)))
-    minutes = range(first_week - int(WARMUP // 60), len(minute))
-    times = [minute.start + 60 * m for m in minutes]
     # The strategies' floors do not depend on what the HPA does (the engine reads no replica counts in
     # a backtest), so each strategy's floors are decided first, minute by minute, then replayed.
-    floors: dict[str, list[int]] = {"reactive": [low] * len(times)}
+    floors: dict[str, list[int]] = {"reactive": [low] * len(replay.times)}
     if policy is not None:
         floors["schedule"] = [
             max(low, schedule.schedule_floor(policy, datetime.fromtimestamp(now, UTC), policy.schedule_lead)[0])
-            for now in times
+            for now in replay.times
         ]
     else:
-        assert hourly is not None
+        hourly = learned_schedule(replay.minute, replay.first_week, config, low)
         lead = config.startup + 300  # a human pre-scales a few minutes early
         floors["schedule"] = [
-            int(max(hourly[int(now // 3600) % 24], hourly[int((now + lead) // 3600) % 24])) for now in times
+            int(max(hourly[int(now // 3600) % 24], hourly[int((now + lead) // 3600) % 24])) for now in replay.times
         ]
-    for name, engine in engines.items():
-        floors[name] = [engine.floor(minute, now) for now in times]
-    # Each HPA sync reads the demand of one scrape ago.
-    stale = [
-        demand[np.maximum(0, ((np.array(times) + tick * hpa.SYNC - SCRAPE_STALENESS - minute.start) // 60).astype(int))]
-        .astype(float)
-        .tolist()
-        for tick in range(4)
-    ]
-    scored = [m >= first_week and not math.isnan(demand[m]) for m in minutes]
-    values = demand[minutes.start :].tolist()
-    for name, simulator in simulators.items():
-        score, floor = scores[name], floors[name]
-        sync, (stale0, stale1, stale2, stale3) = simulator.sync, stale
-        for i, now in enumerate(times):  # four 15 s syncs per minute
-            sync(now, stale0[i], floor[i])
-            sync(now + hpa.SYNC, stale1[i], floor[i])
-            sync(now + 2 * hpa.SYNC, stale2[i], floor[i])
-            sync(now + 3 * hpa.SYNC, stale3[i], floor[i])
-            if scored[i]:
-                score.add(values[i], simulator.replicas, simulator.ready(now + 30), cap)
-    scored_demand = [value for value, ok in zip(values, scored, strict=True) if ok]
+    (floors["predictive"],) = engine_floors(replay, [(spec, high)], registry.FORECASTERS[spec.forecaster], low)
+    (floors["naive"],) = engine_floors(replay, [(naive_spec, high)], registry.FORECASTERS["seasonal-naive"], low)
+    scores = {
+        name: simulate(replay, config, floors[name], high) for name in ("reactive", "schedule", "predictive", "naive")
+    }
+    scored_demand = replay.scored_demand
+    static = max(low, int(np.nanmax(needed)))
+    scores["static"], scores["oracle"] = Score(), Score()
     for value in scored_demand:
         need = max(1, math.ceil(value / (cap * target)))
         scores["oracle"].add(value, need, min(need, high), cap)
         scores["static"].add(value, static, static, cap)
-    for name, simulator in simulators.items():
-        scores[name].actions = simulator.actions
-    scores["oracle"].actions = int(np.count_nonzero(np.diff(needed[~np.isnan(demand[first_week:])])))
+    scores["oracle"].actions = int(
+        np.count_nonzero(np.diff(needed[~np.isnan(replay.minute.values[replay.first_week :])]))
+    )
     oracle_hours = scores["oracle"].replica_minutes / 60
     return {
         "strategies": {name: score.as_dict(len(scored_demand), oracle_hours) for name, score in scores.items()},
@@ -234,13 +287,18 @@ def run(data: series.Series, config: Config) -> dict[str, object]:
             "target": target,
             "startup_s": config.startup,
             "minutes_scored": len(scored_demand),
-            "forecaster": engines["predictive"].spec.forecaster,
-            "lead_time_s": engines["predictive"].spec.lead_time.total_seconds(),
-            "refresh_s": engines["predictive"].spec.refresh.total_seconds(),
+            "forecaster": spec.forecaster,
+            "lead_time_s": spec.lead_time.total_seconds(),
+            "refresh_s": spec.refresh.total_seconds(),
             "service": config.service.name,
             "min_replicas": low,
             "max_replicas": high,
             "trace_step_s": data.step,
         },
-        "_series": {"demand": scored_demand} | {name: score.ready_capacity for name, score in scores.items()},
+        "_series": {
+            "times": [now for now, ok in zip(replay.times, replay.scored, strict=True) if ok],
+            "demand": scored_demand,
+            "ready_capacity": {name: score.ready_capacity for name, score in scores.items()},
+            "floors": {name: scores[name].floors for name in ("schedule", "predictive", "naive")},
+        },
     }

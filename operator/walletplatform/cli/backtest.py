@@ -10,13 +10,14 @@ import math
 import pathlib
 import sys
 import time
+from collections.abc import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
 from walletplatform import catalog
-from walletplatform.backtest import run, trace
-from walletplatform.cli import io
+from walletplatform.backtest import frontier, run, trace
+from walletplatform.cli import io, plots
 from walletplatform.clients import prometheus
 from walletplatform.forecast import series
 from walletplatform.models import common, errors, resources, scaling
@@ -75,22 +76,23 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         known = ", ".join(sorted(services))
         raise errors.SpecError([errors.Problem(path="--service", message=f"{args.service!r} is not one of {known}")])
     service = services[args.service]
-    result = run.run(
-        demand,
-        run.Config(
-            service=service,
-            capacity=capacity,
-            target=args.target,
-            startup=startup,
-            policy=policy,
-            forecaster=args.forecaster,
-        ),
+    config = run.Config(
+        service=service,
+        capacity=capacity,
+        target=args.target,
+        startup=startup,
+        policy=policy,
+        forecaster=args.forecaster,
     )
+    if args.frontier:
+        return _frontier(args, demand, config, notes)
+    result = run.run(demand, config)
     curves = result.pop("_series")
     result["meta"]["trace_notes"] = notes  # type: ignore[index]
     result["meta"]["trace_step_s"] = native.step  # type: ignore[index]
     if args.plot:
-        _plot(args.plot, curves)  # type: ignore[arg-type]
+        zone = policy.time_zone if policy is not None else (args.timezone or "UTC")
+        plots.replay(args.plot, curves, args.show, capacity, ZoneInfo(zone))  # type: ignore[arg-type]
     if args.json:
         print(json.dumps(_finite(result), allow_nan=False))
         return 0
@@ -101,6 +103,50 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             f"{score['replica_hours_vs_oracle']:>11.3f}{score['actions']:>9}"
         )
     print(json.dumps(_finite(result["meta"]), allow_nan=False))
+    return 0
+
+
+def _frontier(args: argparse.Namespace, demand: series.Series, config: run.Config, notes: list[str]) -> int:
+    result = frontier.sweep(demand, config, args.targets, args.headrooms)
+    result["meta"] |= {"capacity_per_replica": round(config.capacity, 4), "trace_notes": notes}  # type: ignore[operator]
+    if args.plot:
+        plots.frontier(args.plot, result)
+    if args.json:
+        print(json.dumps(_finite(result), allow_nan=False))
+        return 0
+    print(
+        f"{'strategy':<12}{'target':>7}{'headroom':>9}{'saturated min':>14}{'replica-h':>11}   (each strategy's front)"
+    )
+    for name, front in result["fronts"].items():  # type: ignore[attr-defined]
+        for point in front:
+            headroom = "-" if point["headroom"] is None else f"{point['headroom']:g}"
+            print(
+                f"{name:<12}{point['target']:>7g}{headroom:>9}{point['saturated_minutes']:>14}{point['replica_hours']:>11.1f}"
+            )
+    reference = result["at_reactive_current"]["reference"]  # type: ignore[index]
+    print(
+        f"\nAt reactive HPA's {reference['saturated_minutes']} saturated minutes (target {reference['target']:g}),"
+        " the fewest replica-hours each strategy needs:"
+    )
+    for name, best in result["at_reactive_current"]["strategies"].items():  # type: ignore[index]
+        if best is None:
+            print(f"  {name:<12}no swept point saturates that little")
+        else:
+            headroom = "" if best["headroom"] is None else f", headroom {best['headroom']:g}"
+            print(
+                f"  {name:<12}{best['replica_hours']:>9.1f} ({best['vs_reactive_pct']:+.1f}%) at target"
+                f" {best['target']:g}{headroom}: {best['saturated_minutes']} saturated minutes"
+            )
+    worse = result["predictive_not_on_or_below"]
+    if not worse:
+        print("The predictive front is on or below the reactive and naive fronts everywhere.")
+    for item in worse:  # type: ignore[attr-defined]
+        other, needs = item["than"], item["predictive_replica_hours"]
+        print(
+            f"Predictive is above the {other['strategy']} front at {other['saturated_minutes']} saturated minutes:"
+            f" {other['replica_hours']:.1f} replica-hours there, predictive needs "
+            + ("more than any swept point gives" if needs is None else f"{needs:.1f}")
+        )
     return 0
 
 
@@ -194,20 +240,29 @@ def _zone(name: str | None) -> ZoneInfo | None:
         ) from None
 
 
-def _plot(path: str, curves: dict[str, list[float]]) -> None:
-    import matplotlib  # noqa: PLC0415 - optional, only for --plot
+def _strategies(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in plots.COLOURS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(plots.COLOURS)}; got {text!r}")
+    return names
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot  # noqa: PLC0415
 
-    figure, axes = pyplot.subplots(figsize=(14, 5))
-    axes.plot(curves["demand"], label="demand", color="black", linewidth=0.9)
-    for name, values in curves.items():
-        if name != "demand":
-            axes.plot(values, label=f"{name} ready capacity", linewidth=0.7)
-    axes.set_xlabel("scored minute")
-    axes.legend()
-    figure.savefig(path, dpi=110)
+def _fractions(flag: str, zero: bool = False) -> Callable[[str], tuple[float, ...]]:
+    """A comma-separated list of numbers in (0, 1] (or [0, 1] with ``zero``), at most 12 of them."""
+
+    def parse(text: str) -> tuple[float, ...]:
+        try:
+            values = tuple(float(part) for part in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag}: {text!r} is not a comma-separated list of numbers") from None
+        lowest = 0.0 if zero else math.ulp(0.0)
+        if not values or len(values) > 12 or not all(lowest <= v <= 1 for v in values):
+            bounds = "[0, 1]" if zero else "(0, 1]"
+            raise argparse.ArgumentTypeError(f"{flag}: 1 to 12 numbers in {bounds}; got {text!r}")
+        return values
+
+    return parse
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -238,5 +293,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--catalog", type=pathlib.Path, default=catalog.DEFAULT_DIR)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--plot", help="write a PNG of ready capacity per strategy")
+    parser.add_argument(
+        "--plot", help="write a PNG: the replay (overview and worst windows), or with --frontier the frontier"
+    )
+    parser.add_argument(
+        "--show",
+        type=_strategies,
+        default=["reactive", "predictive"],
+        help="strategies the replay plot draws, comma-separated (default reactive,predictive)",
+    )
+    parser.add_argument(
+        "--frontier",
+        action="store_true",
+        help="sweep the HPA target (and the floors' headroom) at the fixed capacity: saturation against cost",
+    )
+    parser.add_argument(
+        "--targets", type=_fractions("--targets"), default=frontier.TARGETS, help="HPA targets to sweep"
+    )
+    parser.add_argument(
+        "--headrooms", type=_fractions("--headrooms", zero=True), default=frontier.HEADROOMS, help="headrooms to sweep"
+    )
     parser.set_defaults(func=cmd_backtest)
