@@ -220,6 +220,11 @@ def test_deleting_the_postgres_primary_under_write_load_loses_no_acknowledged_tr
         processes.wait_until(lambda: primary(client) not in ("", old), 60, "a new primary")
         processes.wait_until(lambda: acknowledged[-1][0] > max([deleted, *refused]) + 1, 60, "writes flowing again")
         recovered = time.monotonic()
+        # A request sent just before that check may still be refused after it (a second, shorter blip):
+        # keep writing until a transfer sent after the last refusal is acknowledged.
+        processes.wait_until(
+            lambda: acknowledged[-1][0] > max([deleted, *refused]), 60, "a transfer acknowledged after every refusal"
+        )
     finally:
         stop.set()
         writer.join(10)
