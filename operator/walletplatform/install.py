@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from walletplatform import API_GROUP, render
 from walletplatform.models import common
 
-# Children: read them back, apply (server-side apply is a PATCH, and one that creates the object is
-# also authorised as create), prune (DELETE). No watch: the periodic resync lists.
-CHILD_VERBS: list[common.JsonValue] = ["get", "list", "create", "patch", "delete"]
+# Children: read them back and watch them (drift is repaired from the watch; reconciles read the
+# watches' cache), apply (server-side apply is a PATCH, and one that creates the object is also
+# authorised as create), prune (DELETE).
+CHILD_VERBS: list[common.JsonValue] = ["get", "list", "watch", "create", "patch", "delete"]
 PLURALS = {
     "ConfigMap": "configmaps",
     "Cluster": "clusters",

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from walletplatform import catalog, render
+from walletplatform import catalog, install, render
 from walletplatform.controller import settings
 from walletplatform.devenv import operator as operator_env
 from walletplatform.devenv import processes
@@ -203,10 +203,15 @@ def test_a_noop_resync_sends_zero_writes(
         return time.monotonic() - quiet["since"] > 2 * period
 
     processes.wait_until(settled, 60, "operator writes settle", interval=0.5)
-    before = len(pass_writes())
+    before, reads_before = len(pass_writes()), len(cluster.plane.requests(OPERATOR_USER))  # type: ignore[union-attr]
     time.sleep(3 * period + 1)
     extra = pass_writes()[before:]
     assert extra == [], [(w["verb"], w["objectRef"], w["requestReceivedTimestamp"]) for w in extra]
+    # Children are read from the watches: the passes list the platforms (and the scaler its policies),
+    # never a child kind.
+    reads = cluster.plane.requests(OPERATOR_USER)[reads_before:]  # type: ignore[union-attr]
+    listed = {r["objectRef"].get("resource") for r in reads if r["verb"] == "list"}
+    assert "walletplatforms" in listed and not listed & set(install.PLURALS.values()), listed
     passes = [
         line
         for line in operator.metrics().splitlines()

@@ -4,16 +4,18 @@ message, which names the field path for validation failures."""
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import pathlib
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
-from kubernetes import dynamic
+from kubernetes import dynamic, watch
 from kubernetes.dynamic import exceptions
 
 from walletplatform.models import common
@@ -114,6 +116,47 @@ class Kube:
             raise _error(exc) from None
         # Built-in kinds' list items carry no apiVersion/kind; give every item its own.
         return [{"apiVersion": api_version, "kind": kind, **item.to_dict()} for item in items.items]
+
+    def list_versioned(
+        self, api_version: str, kind: str, namespace: str | None = None, selector: str | None = None
+    ) -> tuple[builtins.list[dict[str, Any]], str]:
+        """``list``, and the collection's resourceVersion: where a watch of the same objects starts."""
+        resource = self._resource(api_version, kind)
+        try:
+            items = resource.get(namespace=namespace, label_selector=selector, _request_timeout=TIMEOUT)
+        except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
+            raise _error(exc) from None
+        objects = [{"apiVersion": api_version, "kind": kind, **item.to_dict()} for item in items.items]
+        return objects, str(items.metadata.resourceVersion)
+
+    def watch(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None,
+        selector: str | None,
+        resource_version: str,
+        seconds: int,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(event type, object) from ``resource_version`` on, for at most ``seconds`` (the server ends the
+        watch then). ApiError 410 when that version is too old to watch from (list again)."""
+        resource = self._resource(api_version, kind)
+        try:
+            for event in self.dynamic.watch(
+                resource,
+                namespace=namespace,
+                label_selector=selector,
+                resource_version=resource_version,
+                timeout=seconds,
+                watcher=watch.Watch(),
+            ):
+                raw = event["raw_object"]
+                if event["type"] == "ERROR":
+                    raise ApiError(int(raw.get("code") or 500), str(raw.get("message") or raw))
+                yield str(event["type"]), {"apiVersion": api_version, "kind": kind, **raw}
+        except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
+            raise _error(exc) from None
 
     def create(self, obj: common.Manifest, *, dry_run: bool = False) -> dict[str, Any]:
         resource = self._resource(str(obj["apiVersion"]), str(obj["kind"]))

@@ -6,8 +6,11 @@ and the periodic loops (platform resync, scaling) started on Kopf's start-up.
   ``kopf.PermanentError`` (status says why; retrying cannot help).
 * no delete handler and no Kopf timers, so Kopf adds no finalizer: deletion never waits for the
   operator. Children go through ownerReferences; retained data carries none.
-* the resync loop re-reads every platform every ``resync_seconds`` and reconciles it (restores a
-  deleted or hand-edited child); a no-op pass only reads.
+* the children are watched (controller/children.py): a child edited or deleted by hand, or a
+  ScalingPolicy changed, reconciles its platform within about a second (``Drift`` collects a burst of
+  events into one pass), and every reconcile reads the children from those watches, not by LIST.
+* the resync loop re-reads every platform every ``resync_seconds`` and reconciles it: the safety net
+  behind the watches; a no-op pass makes one LIST of the platforms and no write.
 * every background loop runs under ``guarded_loop``: no exception ends it (an API-server outage is
   logged, counted and retried), and the liveness probe fails when a loop stops making progress.
 """
@@ -18,6 +21,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,13 +30,43 @@ import kopf
 
 from walletplatform import API_GROUP, API_VERSION, catalog
 from walletplatform.clients import kube
-from walletplatform.controller import metrics
+from walletplatform.controller import children, metrics
 from walletplatform.controller import platform as platform_ctl
 from walletplatform.controller import settings as settings_mod
 
 log = logging.getLogger(__name__)
 API = f"{API_GROUP}/{API_VERSION}"
 PREFIX = API_GROUP
+
+
+class Drift:
+    """Platforms whose children changed, each due for one reconcile once its burst of events is over:
+    no event for ``QUIET`` seconds, or ``LONGEST`` after the first (a pass applies many children, and
+    a hand edit can be several writes)."""
+
+    QUIET = 0.3
+    LONGEST = 1.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, str], tuple[float, float]] = {}
+
+    def note(self, namespace: str, name: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            first, _ = self._pending.get((namespace, name), (now, now))
+            self._pending[(namespace, name)] = (first, now)
+
+    def due(self, now: float) -> list[tuple[str, str]]:
+        with self._lock:
+            ready = [
+                key
+                for key, (first, last) in self._pending.items()
+                if now - last >= self.QUIET or now - first >= self.LONGEST
+            ]
+            for key in ready:
+                del self._pending[key]
+        return ready
 
 
 @dataclasses.dataclass
@@ -48,6 +82,8 @@ class Memo:
     # liveness fails when a loop is stuck or dead, not when its iterations fail (an outage).
     progress: dict[str, float] = dataclasses.field(default_factory=dict)
     deadlines: dict[str, float] = dataclasses.field(default_factory=dict)
+    cache: children.ChildCache | None = None
+    drift: Drift = dataclasses.field(default_factory=Drift)
 
     def stalled(self, now: float | None = None) -> list[str]:
         """The loops that made no progress within their deadline."""
@@ -75,7 +111,9 @@ def plain(body: Any) -> dict[str, Any]:
 
 def _reconcile_handler(settings: settings_mod.Settings) -> Any:
     def handler(body: kopf.Body, reason: str, memo: Memo, **_: Any) -> None:
-        result = platform_ctl.reconcile_platform(memo.client, plain(body), memo.catalog, trigger=str(reason))
+        result = platform_ctl.reconcile_platform(
+            memo.client, plain(body), memo.catalog, trigger=str(reason), cache=memo.cache
+        )
         if result.invalid:
             raise kopf.PermanentError(result.error)
         if result.error:
@@ -89,11 +127,14 @@ def _reconcile_handler(settings: settings_mod.Settings) -> Any:
 MAX_BACKOFF_SECONDS = 30.0
 
 
-async def guarded_loop(memo: Memo, name: str, period: float, iteration: Callable[[], Awaitable[None]]) -> None:
+async def guarded_loop(
+    memo: Memo, name: str, period: float, iteration: Callable[[], Awaitable[None]], deadline: float | None = None
+) -> None:
     """Run ``iteration`` every ``period`` seconds forever: any exception is logged, counted in
     ``wallet_operator_loop_errors_total`` and retried after a growing backoff (never longer than the
-    period); each completed iteration, failed or not, is progress for the liveness probe."""
-    memo.deadlines[name] = 3 * period + 30
+    period); each completed iteration, failed or not, is progress for the liveness probe, which fails
+    after ``deadline`` seconds without one (default three periods and 30 s)."""
+    memo.deadlines[name] = deadline if deadline is not None else 3 * period + 30
     memo.progress[name] = time.monotonic()
     failures = 0
     while True:
@@ -115,11 +156,15 @@ async def _resync_once(memo: Memo) -> None:
     """List the platforms once, reconcile each (in a thread: the client is sync)."""
     bodies = await asyncio.to_thread(_list_platforms, memo)
     log.info("resync: %d platform(s)", len(bodies))
+    if memo.cache is not None:
+        await asyncio.to_thread(memo.cache.refresh_kinds)  # a CRD installed since: watch its kind too
     for body in bodies:
         if (body.get("metadata") or {}).get("deletionTimestamp"):
             continue
         try:
-            await asyncio.to_thread(platform_ctl.reconcile_platform, memo.client, body, memo.catalog, trigger="resync")
+            await asyncio.to_thread(
+                platform_ctl.reconcile_platform, memo.client, body, memo.catalog, trigger="resync", cache=memo.cache
+            )
         except Exception:  # one platform's failure must not stop the others' resync
             log.exception("resync of %s/%s failed", body["metadata"]["namespace"], body["metadata"]["name"])
 
@@ -128,6 +173,35 @@ async def _resync_loop(memo: Memo) -> None:
     """Every resync period, after the first: the safety net that restores deleted or edited children."""
     await asyncio.sleep(memo.settings.resync_seconds)
     await guarded_loop(memo, "resync", memo.settings.resync_seconds, lambda: _resync_once(memo))
+
+
+async def _drift_once(memo: Memo) -> None:
+    """Reconcile the platforms whose children changed (read afresh: the event may be their deletion)."""
+    for namespace, name in memo.drift.due(time.monotonic()):
+        body = await asyncio.to_thread(memo.client.get, API, "WalletPlatform", name, namespace)
+        if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
+            continue
+        try:
+            await asyncio.to_thread(
+                platform_ctl.reconcile_platform, memo.client, body, memo.catalog, trigger="drift", cache=memo.cache
+            )
+        except Exception:  # one platform's failure must not stop the others' repair
+            log.exception("drift repair of %s/%s failed", namespace, name)
+
+
+DRIFT_PERIOD = 0.1
+
+
+async def _drift_loop(memo: Memo) -> None:
+    """Watch the children and repair drift within about a second (the resync stays as the safety net)."""
+    memo.cache = children.ChildCache(memo.client, memo.settings.namespaces, memo.drift.note)
+    await asyncio.to_thread(memo.cache.start)
+    try:
+        # Many platforms' repairs can fill one iteration: its deadline is a resync period's, not 0.1 s's.
+        deadline = 3 * memo.settings.resync_seconds + 30
+        await guarded_loop(memo, "drift", DRIFT_PERIOD, lambda: _drift_once(memo), deadline=deadline)
+    finally:
+        memo.cache.stop()
 
 
 async def _heartbeat_loop(memo: Memo) -> None:
@@ -169,7 +243,7 @@ def build_registry(settings: settings_mod.Settings, extra_loops: tuple[Any, ...]
 
     @kopf.on.startup(registry=registry)
     async def start_loops(memo: Memo, **_: Any) -> None:
-        for loop in (_resync_loop, _heartbeat_loop, *extra_loops):
+        for loop in (_drift_loop, _resync_loop, _heartbeat_loop, *extra_loops):
             task = asyncio.create_task(loop(memo))
             task.add_done_callback(functools.partial(_loop_ended, memo))
             memo.tasks.append(task)

@@ -18,7 +18,7 @@ from typing import Any
 
 from walletplatform import API_GROUP, API_VERSION, catalog, generated_secrets, render, rules
 from walletplatform.clients import kube
-from walletplatform.controller import events, metrics
+from walletplatform.controller import children, events, metrics
 from walletplatform.controller import settings as settings_mod
 from walletplatform.models import common, errors, platform, resources, scaling
 from walletplatform.reconcile import compare, status
@@ -53,8 +53,13 @@ def _describe(obj: dict[str, Any] | common.Manifest) -> str:
     return f"{kind} {name}"
 
 
-def fetch_children(client: kube.Kube, namespace: str, name: str) -> tuple[dict[tuple[str, str, str], Any], set[str]]:
-    """Live children by key, listed per kind by the platform label; and the kinds the server does not serve."""
+def fetch_children(
+    client: kube.Kube, namespace: str, name: str, cache: children.ChildCache | None = None
+) -> tuple[dict[tuple[str, str, str], Any], set[str]]:
+    """Live children by key and the kinds the server does not serve: from the watches' cache when it
+    has listed everything, else listed per kind by the platform label."""
+    if cache is not None and cache.synced():
+        return cache.children(namespace, name), set(cache.unserved)
     live: dict[tuple[str, str, str], Any] = {}
     missing: set[str] = set()
     selector = f"{labels.PLATFORM_LABEL}={name}"
@@ -67,10 +72,17 @@ def fetch_children(client: kube.Kube, namespace: str, name: str) -> tuple[dict[t
     return live, missing
 
 
-def fetch_covered_services(client: kube.Kube, namespace: str, name: str) -> set[str]:
+def fetch_covered_services(
+    client: kube.Kube, namespace: str, name: str, cache: children.ChildCache | None = None
+) -> set[str]:
     """Services whose floor a ScalingPolicy owns (Auto or Paused); ForecastOnly leaves the static floor."""
     covered: set[str] = set()
-    for obj in client.list(API, "ScalingPolicy", namespace):
+    bodies = (
+        cache.policies(namespace)
+        if cache is not None and cache.synced()
+        else client.list(API, "ScalingPolicy", namespace)
+    )
+    for obj in bodies:
         try:
             spec = resources.parse_spec(scaling.ScalingPolicySpec, obj.get("spec"))
         except errors.SpecError:
@@ -91,13 +103,15 @@ def reconcile_platform(
     *,
     trigger: str,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    cache: children.ChildCache | None = None,
 ) -> Result:
-    """One idempotent pass over one WalletPlatform ``body`` (as the API server returned it)."""
+    """One idempotent pass over one WalletPlatform ``body`` (as the API server returned it); children are
+    read from ``cache`` when given (and synced)."""
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     started = time.monotonic()
     with _lock(namespace, name):
-        result = _reconcile(client, body, cat, now=now)
+        result = _reconcile(client, body, cat, now=now, cache=cache)
     metrics.RECONCILE_SECONDS.labels(trigger).observe(time.monotonic() - started)
     if result.error:
         log.warning("reconcile %s/%s (%s): %s", namespace, name, trigger, result.error)
@@ -113,7 +127,14 @@ def reconcile_platform(
     return result
 
 
-def _reconcile(client: kube.Kube, body: dict[str, Any], cat: catalog.Catalog, *, now: Callable[[], datetime]) -> Result:
+def _reconcile(
+    client: kube.Kube,
+    body: dict[str, Any],
+    cat: catalog.Catalog,
+    *,
+    now: Callable[[], datetime],
+    cache: children.ChildCache | None,
+) -> Result:
     meta = body["metadata"]
     namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation")
     previous = status.parse_status(platform.WalletPlatformStatus, body.get("status"))
@@ -135,14 +156,14 @@ def _reconcile(client: kube.Kube, body: dict[str, Any], cat: catalog.Catalog, *,
         return result
 
     owner = compare.Owner(name, meta["uid"])
-    live, unserved = fetch_children(client, namespace, name)
+    live, unserved = fetch_children(client, namespace, name, cache)
     desired, floors = render_desired(rendered, owner)
     desired = [generated_secrets.fill(obj, live.get(compare.object_key(obj))) for obj in desired]
     current = dict(live)
     error_reason = _apply_children(
         client, desired=desired, live=live, unserved=unserved, current=current, result=result
     )
-    _apply_static_floors(client, resolved, floors, current, result)
+    _apply_static_floors(client, resolved, floors, current, result, cache=cache)
     _prune(
         client,
         namespace=namespace,
@@ -268,9 +289,11 @@ def _apply_static_floors(
     floors: list[common.Manifest],
     current: Children,
     result: Result,
+    *,
+    cache: children.ChildCache | None = None,
 ) -> None:
     """The static floor of every service no ScalingPolicy governs, under the scaler's field manager."""
-    covered = fetch_covered_services(client, resolved.namespace, resolved.name)
+    covered = fetch_covered_services(client, resolved.namespace, resolved.name, cache)
     statics = _static_floors(resolved)
     for floor in floors:
         key = compare.object_key(floor)

@@ -27,12 +27,18 @@ NODE_USERS = {
     "coredns": ("system:wallet-coredns", ""),
 }
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
-# Metadata-level audit of every write: the benchmark and tests count the operator's write requests here.
+READ_VERBS = ("get", "list", "watch")
+# Metadata-level audit of every write, and of service accounts' reads (the operator runs as one): the
+# benchmark and tests count the operator's requests here, by verb.
 AUDIT_POLICY = {
     "apiVersion": "audit.k8s.io/v1",
     "kind": "Policy",
     "omitStages": ["RequestReceived"],
-    "rules": [{"level": "Metadata", "verbs": list(WRITE_VERBS)}, {"level": "None"}],
+    "rules": [
+        {"level": "Metadata", "verbs": list(WRITE_VERBS)},
+        {"level": "Metadata", "verbs": list(READ_VERBS), "userGroups": ["system:serviceaccounts"]},
+        {"level": "None"},
+    ],
 }
 
 
@@ -91,8 +97,8 @@ class ControlPlane:
         path.write_text(json.dumps(config, indent=2))
         return path
 
-    def write_requests(self, user: str) -> list[dict[str, object]]:
-        """Every write request ``user`` made so far, from the audit log (one dict per request)."""
+    def requests(self, user: str) -> list[dict[str, object]]:
+        """Every audited request ``user`` made so far (writes; reads too for a service account)."""
         if not self.audit_log.exists():
             return []
         events = []
@@ -101,6 +107,10 @@ class ControlPlane:
             if event.get("stage") == "ResponseComplete" and event.get("user", {}).get("username") == user:
                 events.append(event)
         return events
+
+    def write_requests(self, user: str) -> list[dict[str, object]]:
+        """Every write request ``user`` made so far, from the audit log (one dict per request)."""
+        return [event for event in self.requests(user) if event.get("verb") in WRITE_VERBS]
 
     def start_etcd(self) -> None:
         self.etcd = processes.Process(
