@@ -1,15 +1,19 @@
-"""Operator benchmark: ``python tests/benchmarks/bench_operator.py [--platforms 50]``.
+"""Operator benchmark: ``python tests/benchmarks/bench_operator.py [--sizes 1,50,200,500]``.
 
-Starts its own control plane and the operator (chart RBAC, ServiceAccount token), then measures:
-- converge_1_s / converge_50_s: from applying 1 (then 50 more) WalletPlatforms until every rendered
-  child exists and status says Reconciled for the current generation;
-- kubectl_apply_50_s: ``kubectl apply --server-side`` of the same rendered objects for 50 platforms
-  (in other namespaces), in the same run; ratio_50 = converge_50_s / kubectl_apply_50_s;
-- noop_writes_50: API write requests (audit log, leases excluded) the operator sent during one full
-  resync pass over the 50 converged platforms;
-- operator_rss_mb_50: the operator's peak RSS (VmHWM).
-The data tier is marked Ready the way CloudNativePG and redis-operator would (they do not run here).
-Prints progress, then one JSON object as the last line."""
+Starts its own control plane and the operator (chart RBAC, ServiceAccount token), then grows the
+number of dev-example WalletPlatforms through ``--sizes`` (each step adds the platforms that take the
+count to the next size, the earlier ones still there) and measures at each size:
+- converge_s: from applying the added platforms until every rendered child of each exists and its
+  status says Reconciled for the current generation;
+- kubectl_s: ``kubectl apply --server-side`` of the same rendered objects (as many platforms, in other
+  namespaces), in the same run; ratio = converge_s / kubectl_s;
+- noop_requests: the operator's API requests during one full no-op resync pass over every platform, by
+  verb and resource (the audit log records service accounts' reads and every write; leases excluded);
+- drift_delete_s / drift_edit_s: from deleting one platform's api-gateway Deployment, and from editing
+  its HPA's maxReplicas, until the operator has repaired it;
+- rss_mb: the operator's peak RSS (VmHWM).
+No data-tier operator runs here: the platforms wait for their data tier (Ready False) and the handler's
+retry is set to an hour so that waiting is not work. Prints progress, then one JSON object."""
 
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ from tests.integration import platforms  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "walletplatform.yaml"
 USER = f"system:serviceaccount:{operator_env.NAMESPACE}:{operator_env.ACCOUNT}"
-RESYNC = 20.0
+RESYNC = 30.0
 
 
 def say(text: str) -> None:
@@ -62,26 +66,34 @@ def create_namespaces(client: kube.Kube, names: list[str]) -> None:
         client.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}, "bench")
 
 
-def converged(client: kube.Kube, doc: dict[str, Any], expected: int) -> bool:
-    ns, name = doc["metadata"]["namespace"], doc["metadata"]["name"]
-    body = client.get(platforms.API, "WalletPlatform", name, ns) or {}
-    reconciled = platforms.condition(body, "Reconciled") or {}
-    if reconciled.get("status") != "True" or reconciled.get("observedGeneration") != body["metadata"]["generation"]:
-        return False
-    return len(platforms.children(client, ns, name, render.KINDS)) == expected
+def reconciled(body: dict[str, Any]) -> bool:
+    """Status says Reconciled for the current generation: every child was applied (it is written last)."""
+    condition = platforms.condition(body, "Reconciled") or {}
+    return condition.get("status") == "True" and condition.get("observedGeneration") == body["metadata"]["generation"]
 
 
 def converge(client: kube.Kube, docs: list[dict[str, Any]], expected: int, timeout: float) -> float:
+    """Apply ``docs``, then poll one LIST of the platforms (not a request per platform: at 500 that
+    would load the API server the operator is measured against) until each is reconciled."""
     started = time.monotonic()
     for doc in docs:
         platforms.apply_platform(client, doc)
-    pending = list(docs)
+    pending = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in docs}
     while pending:
         if time.monotonic() - started > timeout:
             raise TimeoutError(f"{len(pending)} platforms not converged after {timeout:.0f}s")
-        pending = [d for d in pending if not converged(client, d, expected)]
-        time.sleep(0.5)
-    return time.monotonic() - started
+        done = {
+            (b["metadata"]["namespace"], b["metadata"]["name"])
+            for b in client.list(platforms.API, "WalletPlatform")
+            if reconciled(b)
+        }
+        pending -= done
+        time.sleep(0.1)
+    elapsed = time.monotonic() - started
+    for doc in (docs[0], docs[-1]):  # and every rendered child is there
+        found = platforms.children(client, doc["metadata"]["namespace"], doc["metadata"]["name"], render.KINDS)
+        assert len(found) == expected, (doc["metadata"]["namespace"], len(found), expected)
+    return elapsed
 
 
 def resync_passes(op: operator_env.Operator) -> float:
@@ -91,13 +103,26 @@ def resync_passes(op: operator_env.Operator) -> float:
     return 0.0
 
 
+def reconcile_seconds(op: operator_env.Operator) -> dict[str, float]:
+    """Seconds the operator spent in reconcile passes so far, by trigger (its own histogram's sums)."""
+    found = {}
+    for line in op.metrics().splitlines():
+        if line.startswith("wallet_operator_reconcile_duration_seconds_sum{"):
+            trigger = line.split('trigger="')[1].split('"')[0]
+            found[trigger] = round(float(line.split()[-1]), 2)
+    return found
+
+
+def operator_requests(plane: controlplane.ControlPlane) -> list[dict[str, Any]]:
+    return [r for r in plane.requests(USER) if r.get("objectRef", {}).get("resource") != "leases"]
+
+
 def operator_writes(plane: controlplane.ControlPlane) -> int:
-    return len([w for w in plane.write_requests(USER) if w["objectRef"].get("resource") != "leases"])
+    return len([r for r in operator_requests(plane) if r["verb"] in controlplane.WRITE_VERBS])
 
 
-def settle(plane: controlplane.ControlPlane, timeout: float = 600) -> None:
-    """Wait until the operator has written nothing for two resync periods: status changes while
-    kube-controller-manager's HPA controller moves replicas are real changes, not no-op writes."""
+def settle(plane: controlplane.ControlPlane, timeout: float = 1800) -> None:
+    """Wait until the operator has written nothing for two resync periods."""
     last, since, started = -1, time.monotonic(), time.monotonic()
     while time.monotonic() - since < 2 * RESYNC:
         if time.monotonic() - started > timeout:
@@ -122,11 +147,10 @@ def kubectl_apply(
     plane: controlplane.ControlPlane,
     binaries: toolchain.Binaries,
     work: pathlib.Path,
-    count: int,
+    names: list[str],
     cat: catalog.Catalog,
 ) -> float:
-    """Seconds ``kubectl apply --server-side`` takes for the same rendered objects of ``count`` platforms."""
-    names = [f"bench-kubectl-{i}" for i in range(count)]
+    """Seconds ``kubectl apply --server-side`` takes for the rendered objects of platforms in ``names``."""
     create_namespaces(client, names)
     manifest = work / "kubectl.yaml"
     objects = [obj for n in names for obj in rendered(platform_in(n), cat)]
@@ -138,11 +162,61 @@ def kubectl_apply(
     return time.monotonic() - started
 
 
+def noop_pass(op: operator_env.Operator, plane: controlplane.ControlPlane, count: int) -> dict[str, int]:
+    """The operator's requests, by "verb resource", during one full resync pass over ``count`` platforms."""
+    settle(plane)
+    passes = resync_passes(op)
+    before = len(operator_requests(plane))
+    processes.wait_until(lambda: resync_passes(op) >= passes + count, 3 * RESYNC + 600, "a full resync pass")
+    counted: dict[str, int] = {}
+    for request in operator_requests(plane)[before:]:
+        key = f"{request['verb']} {request.get('objectRef', {}).get('resource', request.get('requestURI'))}"
+        counted[key] = counted.get(key, 0) + 1
+    return dict(sorted(counted.items()))
+
+
+def drift(client: kube.Kube, namespace: str) -> tuple[float, float]:
+    """Seconds to repair a deleted api-gateway Deployment, then an edited api-gateway HPA maxReplicas."""
+    name = "wallet-dev-api-gateway"
+    before = client.get("apps/v1", "Deployment", name, namespace)
+    hpa = client.get("autoscaling/v2", "HorizontalPodAutoscaler", name, namespace)
+    assert before is not None and hpa is not None
+    started = time.monotonic()
+    client.delete("apps/v1", "Deployment", name, namespace)
+    processes.wait_until(
+        lambda: (
+            (client.get("apps/v1", "Deployment", name, namespace) or {}).get("metadata", {}).get("uid")
+            not in (None, before["metadata"]["uid"])
+        ),
+        120,
+        "the deleted Deployment back",
+        interval=0.05,
+    )
+    deleted = time.monotonic() - started
+    maximum = hpa["spec"]["maxReplicas"]
+
+    def edit(obj: dict[str, Any]) -> None:
+        obj["spec"]["maxReplicas"] = maximum + 5
+
+    started = time.monotonic()
+    platforms.hand_edit(client, "autoscaling/v2", "HorizontalPodAutoscaler", name, namespace, edit)
+    processes.wait_until(
+        lambda: (
+            (client.get("autoscaling/v2", "HorizontalPodAutoscaler", name, namespace) or {})["spec"]["maxReplicas"]
+            == maximum
+        ),
+        120,
+        "the edited maxReplicas back",
+        interval=0.05,
+    )
+    return deleted, time.monotonic() - started
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--platforms", type=int, default=50)
+    parser.add_argument("--sizes", default="1,50,200,500", help="platform counts, ascending, comma-separated")
     args = parser.parse_args()
-    count = args.platforms
+    sizes = [int(part) for part in args.sizes.split(",")]
     cat = catalog.load_catalog()
     work = pathlib.Path(tempfile.mkdtemp(prefix="wallet-bench-"))
     binaries = toolchain.ensure_binaries()
@@ -153,47 +227,42 @@ def main() -> int:
         crds.install(client)
         operator_env.install_rbac(client)
         kubeconfig = operator_env.operator_kubeconfig(client, plane, work / "operator.kubeconfig")
-        op = operator_env.Operator(kubeconfig, work, "bench", {"WALLET_RESYNC_SECONDS": str(RESYNC)}).start()
+        env = {"WALLET_RESYNC_SECONDS": str(RESYNC), "WALLET_DEPENDENCY_RETRY_SECONDS": "3600"}
+        op = operator_env.Operator(kubeconfig, work, "bench", env).start()
         processes.wait_until(lambda: op is not None and op.role() == "leader", 60, "operator leading")
         expected = len(rendered(platform_in("x"), cat))
-
-        say("converge 1 platform")
-        create_namespaces(client, ["bench-1"])
-        converge_1 = converge(client, [platform_in("bench-1")], expected, 300)
-        say(f"converge_1_s={converge_1:.2f}")
-
-        names = [f"bench-op-{i}" for i in range(count)]
-        create_namespaces(client, names)
-        docs = [platform_in(n) for n in names]
-        say(f"converge {count} platforms ({count * expected} children)")
-        converge_n = converge(client, docs, expected, 1800)
-        say(f"converge_{count}_s={converge_n:.2f}")
-
-        kubectl_n = kubectl_apply(client, plane, binaries, work, count, cat)
-        say(f"kubectl_apply_{count}_s={kubectl_n:.2f}")
-
-        say("marking the data tier Ready (as CloudNativePG / redis-operator would) and settling")
-        for doc in [platform_in("bench-1"), *docs]:
-            platforms.mark_data_ready(client, doc["metadata"]["namespace"], doc["metadata"]["name"])
-        settle(plane)
-        say("counting writes during one full resync pass")
-        passes = resync_passes(op)
-        before = operator_writes(plane)
-        processes.wait_until(lambda: resync_passes(op) >= passes + count + 1, 3 * RESYNC + 60, "a full resync pass")
-        writes = [w for w in plane.write_requests(USER) if w["objectRef"].get("resource") != "leases"][before:]
-        result = {
-            "platforms": count,
-            "children_per_platform": expected,
-            "converge_1_s": round(converge_1, 2),
-            f"converge_{count}_s": round(converge_n, 2),
-            f"kubectl_apply_{count}_s": round(kubectl_n, 2),
-            f"ratio_{count}": round(converge_n / kubectl_n, 2),
-            f"noop_writes_{count}": len(writes),
-            f"operator_rss_mb_{count}": round(peak_rss_mb(op), 1),
-        }
-        if writes:
-            say(f"no-op writes: {[(w['verb'], w['objectRef']) for w in writes[:10]]}")
-        print(json.dumps(result))
+        results = []
+        present = 0
+        for size in sizes:
+            names = [f"bench-op-{i}" for i in range(present, size)]
+            create_namespaces(client, names)
+            docs = [platform_in(n) for n in names]
+            say(f"converge {len(docs)} more platforms ({len(docs) * expected} children), {size} in all")
+            converge_s = converge(client, docs, expected, 3600)
+            say(f"converged in {converge_s:.2f}s; reconcile time: {reconcile_seconds(op)}")
+            kubectl_s = kubectl_apply(
+                client, plane, binaries, work, [f"bench-kubectl-{i}" for i in range(present, size)], cat
+            )
+            present = size
+            requests = noop_pass(op, plane, size)
+            say(f"no-op resync pass over {size}: {requests}")
+            deleted, edited = drift(client, "bench-op-0")
+            row = {
+                "platforms": size,
+                "added": len(docs),
+                "objects": size * expected,
+                "converge_s": round(converge_s, 2),
+                "kubectl_s": round(kubectl_s, 2),
+                "ratio": round(converge_s / kubectl_s, 2),
+                "noop_requests": requests,
+                "noop_writes": sum(n for key, n in requests.items() if key.split()[0] in controlplane.WRITE_VERBS),
+                "drift_delete_s": round(deleted, 2),
+                "drift_edit_s": round(edited, 2),
+                "rss_mb": round(peak_rss_mb(op), 1),
+            }
+            say(json.dumps(row))
+            results.append(row)
+        print(json.dumps({"children_per_platform": expected, "resync_s": RESYNC, "sizes": results}))
         return 0
     finally:
         if op is not None:

@@ -210,7 +210,7 @@ def test_a_noop_resync_sends_zero_writes(
     # Children are read from the watches: the passes list the platforms (and the scaler its policies),
     # never a child kind.
     reads = cluster.plane.requests(OPERATOR_USER)[reads_before:]  # type: ignore[union-attr]
-    listed = {r["objectRef"].get("resource") for r in reads if r["verb"] == "list"}
+    listed = {r.get("objectRef", {}).get("resource") for r in reads if r["verb"] == "list"}
     assert "walletplatforms" in listed and not listed & set(install.PLURALS.values()), listed
     passes = [
         line

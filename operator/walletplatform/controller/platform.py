@@ -8,6 +8,7 @@ when it changed. A no-op reconcile is reads only."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import logging
 import threading
@@ -211,6 +212,34 @@ def render_desired(
 Children = dict[tuple[str, str, str], Any]
 
 
+# Applies of one platform run concurrently, at most this many at once, in waves so that what others
+# refer to exists first (ServiceAccounts, Secrets and ConfigMaps before the workloads that mount them;
+# workloads before the autoscalers, budgets and monitors that target them).
+APPLY_CONCURRENCY = 8
+WAVES = {
+    "ConfigMap": 0,
+    "Secret": 0,
+    "ServiceAccount": 0,
+    "Service": 0,
+    "NetworkPolicy": 0,
+    "Cluster": 1,
+    "Pooler": 1,
+    "RedisCluster": 1,
+    "Deployment": 1,
+}
+LAST_WAVE = 2
+
+
+@dataclasses.dataclass
+class _Outcome:
+    """What happened to one desired child: ``applied`` holds the live object after a write."""
+
+    foreign: str | None = None
+    why: str = ""
+    applied: dict[str, Any] | None = None
+    error: str = ""
+
+
 def _apply_children(
     client: kube.Kube,
     *,
@@ -220,25 +249,43 @@ def _apply_children(
     current: Children,
     result: Result,
 ) -> str:
-    """Apply what differs; returns the error reason to report if anything failed."""
+    """Apply what differs (wave by wave, concurrently within a wave); returns the error reason to report
+    if anything failed. Results are recorded in ``desired`` order, whatever order the writes finished in."""
     needed = {f"{o['apiVersion']}/{o['kind']}" for o in desired} & unserved
     reason = "ApplyFailed"
     if needed:
         result.error = f"CRDs not installed: {', '.join(sorted(needed))}"
         reason = "MissingCRD"
-    for obj in desired:
+    todo = [obj for obj in desired if "{}/{}".format(*compare.object_key(obj)[:2]) not in needed]
+
+    def one(obj: common.Manifest) -> _Outcome:
         key = compare.object_key(obj)
-        if f"{key[0]}/{key[1]}" in needed:
-            continue
         if key not in live and (foreign := _foreign(client, obj)):
-            result.error = result.error or foreign
-            reason = "NotOwned"
-            continue
+            return _Outcome(foreign=foreign)
         verdict = compare.decide_write(obj, live.get(key))
-        if verdict.write and _apply_one(
-            client, obj, current, result, manager=settings_mod.OPERATOR_MANAGER, what=_describe(obj), why=verdict.reason
-        ):
-            metrics.OBJECTS_APPLIED.labels(key[1]).inc()
+        if not verdict.write:
+            return _Outcome()
+        try:
+            return _Outcome(why=verdict.reason, applied=client.apply(obj, settings_mod.OPERATOR_MANAGER))
+        except kube.ApiError as exc:
+            return _Outcome(why=verdict.reason, error=exc.message)
+
+    outcomes: dict[int, _Outcome] = {}
+    with concurrent.futures.ThreadPoolExecutor(APPLY_CONCURRENCY, thread_name_prefix="apply") as pool:
+        for wave in range(LAST_WAVE + 1):
+            batch = [i for i, obj in enumerate(todo) if WAVES.get(str(obj["kind"]), LAST_WAVE) == wave]
+            outcomes |= dict(zip(batch, pool.map(lambda i: one(todo[i]), batch), strict=True))
+    for i, obj in enumerate(todo):
+        outcome = outcomes[i]
+        if outcome.foreign:
+            result.error = result.error or outcome.foreign
+            reason = "NotOwned"
+        elif outcome.error:
+            result.error = result.error or f"{_describe(obj)}: {outcome.error}"
+        elif outcome.applied is not None:
+            current[compare.object_key(obj)] = outcome.applied
+            result.written.append(f"{_describe(obj)} ({outcome.why})")
+            metrics.OBJECTS_APPLIED.labels(str(obj["kind"])).inc()
     return reason
 
 
