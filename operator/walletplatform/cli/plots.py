@@ -40,7 +40,8 @@ def worst_windows(saturated: np.ndarray, count: int = WORST_WINDOWS, width: int 
     starts: list[int] = []
     sums = sums.copy()
     while len(starts) < count and sums.max() > 0:
-        start = int(np.argmax(sums))
+        best = np.flatnonzero(sums == sums.max())
+        start = int(best[len(best) // 2])  # of equally bad windows the middle one: the cluster is centred
         starts.append(start)
         sums[max(0, start - width + 1) : start + width] = 0  # no overlap with a chosen window
     return starts
@@ -62,26 +63,17 @@ def replay(path: str, curves: dict[str, Any], strategies: list[str], capacity: f
     figure = pyplot.figure(figsize=(15, 4.2 + 3.2 * len(windows)), constrained_layout=True)
     grid = figure.add_gridspec(1 + len(windows), 1)
     overview = figure.add_subplot(grid[0])
-    hours = len(times) // 60
-    if hours >= 48:  # months of minutes are a solid band: the overview shows each hour's peak
-        cut = hours * 60
-        hourly = stamps[:cut:60]
-        overview.plot(
-            hourly,
-            np.nanmax(demand[:cut].reshape(hours, 60), axis=1),
-            color="black",
-            lw=0.6,
-            label="demand (hourly peak)",
-        )
+    bucket = 60 if len(times) <= 30 * 1440 else 1440  # hours up to a month, then days: always legible
+    buckets = len(times) // bucket
+    if buckets >= 48:  # per bucket its demand peak, and each strategy's ready capacity at that minute
+        cut = buckets * bucket
+        peak = np.nanargmax(np.nan_to_num(demand[:cut], nan=-np.inf).reshape(buckets, bucket), axis=1)
+        at = np.arange(buckets) * bucket + peak
+        unit = "hour" if bucket == 60 else "day"
+        overview.plot(stamps[at], demand[at], color="black", lw=0.7, label=f"demand (each {unit}'s peak)")
         for name in strategies:
-            overview.plot(
-                hourly,
-                ready[name][:cut].reshape(hours, 60).min(axis=1),
-                color=COLOURS[name],
-                lw=0.6,
-                alpha=0.8,
-                label=f"{name} ready capacity (hourly low)",
-            )
+            label = f"{name} ready capacity at that peak"
+            overview.plot(stamps[at], ready[name][at], color=COLOURS[name], lw=0.7, alpha=0.8, label=label)
     else:
         overview.plot(stamps, demand, color="black", lw=0.6, label="demand")
         for name in strategies:
