@@ -201,7 +201,7 @@ class ChildCache:
                     platforms.add(_platform(new))
                     self._index.setdefault((namespace, _platform(new)), {})[key] = _pack(new)
         if all(i.synced.is_set() for i in self.informers.get(kind, [])):  # the first list is no change
-            for platform in platforms - {""}:
+            for platform in sorted(platforms - {""}):
                 self.on_change(namespace, platform)
 
     def children(self, namespace: str, platform: str) -> dict[Key, dict[str, Any]]:

@@ -1,0 +1,66 @@
+"""The child cache's index, without a server: objects land under their platform, move when their label
+changes, leave when deleted; they are kept without managedFields (but for HPAs) and come back whole
+otherwise; and only changes after a kind's first list are reported."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from walletplatform.controller import children
+from walletplatform.render import labels
+
+DEPLOYMENT = ("apps/v1", "Deployment")
+HPA = ("autoscaling/v2", "HorizontalPodAutoscaler")
+
+
+class Listed:
+    """An informer's only part the cache reads: whether its first list is done."""
+
+    def __init__(self, synced: bool) -> None:
+        self.synced = threading.Event()
+        if synced:
+            self.synced.set()
+
+
+def child(kind: tuple[str, str], name: str, platform: str) -> dict[str, Any]:
+    return {
+        "apiVersion": kind[0],
+        "kind": kind[1],
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "labels": {labels.PLATFORM_LABEL: platform},
+            "managedFields": [{"manager": "wallet-scaler", "fieldsV1": {"f:spec": {"f:minReplicas": {}}}}],
+        },
+        "spec": {"replicas": 2},
+    }
+
+
+def cache(synced: bool) -> tuple[children.ChildCache, list[tuple[str, str]]]:
+    changes: list[tuple[str, str]] = []
+    made = children.ChildCache(None, None, lambda ns, name: changes.append((ns, name)))  # type: ignore[arg-type]
+    made.informers = {DEPLOYMENT: [Listed(synced)], HPA: [Listed(synced)]}  # type: ignore[list-item]
+    return made, changes
+
+
+def test_children_are_indexed_by_platform_and_move_with_their_label() -> None:
+    made, changes = cache(synced=True)
+    deployment = child(DEPLOYMENT, "a-api", "a")
+    made._changed(DEPLOYMENT, ("ns", "a-api"), None, deployment)
+    stored = made.children("ns", "a")[("apps/v1", "Deployment", "a-api")]
+    assert stored["spec"] == {"replicas": 2} and "managedFields" not in stored["metadata"]
+    relabelled = child(DEPLOYMENT, "a-api", "b")
+    made._changed(DEPLOYMENT, ("ns", "a-api"), "a", relabelled)
+    assert made.children("ns", "a") == {} and list(made.children("ns", "b")) == [("apps/v1", "Deployment", "a-api")]
+    made._changed(DEPLOYMENT, ("ns", "a-api"), "b", None)
+    assert made.children("ns", "b") == {}
+    assert changes == [("ns", "a"), ("ns", "a"), ("ns", "b"), ("ns", "b")]  # each platform touched, once per change
+
+
+def test_hpas_keep_their_managed_fields_and_the_first_list_is_not_a_change() -> None:
+    made, changes = cache(synced=False)
+    made._changed(HPA, ("ns", "a-api"), None, child(HPA, "a-api", "a"))
+    stored = made.children("ns", "a")[("autoscaling/v2", "HorizontalPodAutoscaler", "a-api")]
+    assert stored["metadata"]["managedFields"][0]["manager"] == "wallet-scaler"
+    assert changes == []
