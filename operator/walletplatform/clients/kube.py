@@ -45,6 +45,15 @@ def _error(exc: exceptions.DynamicApiError | k8s_client.ApiException) -> ApiErro
     return ApiError(int(getattr(exc, "status", 0) or 0), message)
 
 
+def _plain(_client: object, data: dict[str, Any]) -> dict[str, Any]:
+    """The API's JSON as it came: the dynamic client's default wraps every answer in ResourceInstance,
+    which ``to_dict`` then unwraps again (about 170 us of CPU for one Deployment, per request)."""
+    return data
+
+
+PLAIN = {"serializer": _plain}
+
+
 class Kube:
     """Typed entry points used by the operator, the demo and the tests."""
 
@@ -88,18 +97,17 @@ class Kube:
         if dry_run:
             params["dry_run"] = "All"
         try:
-            result = self.dynamic.server_side_apply(
-                resource, body=obj, name=meta["name"], namespace=meta.get("namespace"), **params
+            data: dict[str, Any] = self.dynamic.server_side_apply(
+                resource, body=obj, name=meta["name"], namespace=meta.get("namespace"), **params, **PLAIN
             )
         except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
             raise _error(exc) from None
-        data: dict[str, Any] = result.to_dict()
         return data
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         resource = self._resource(api_version, kind)
         try:
-            data: dict[str, Any] = resource.get(name=name, namespace=namespace, _request_timeout=TIMEOUT).to_dict()
+            data: dict[str, Any] = resource.get(name=name, namespace=namespace, _request_timeout=TIMEOUT, **PLAIN)
         except exceptions.NotFoundError:
             return None
         except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
@@ -111,11 +119,11 @@ class Kube:
     ) -> list[dict[str, Any]]:
         resource = self._resource(api_version, kind)
         try:
-            items = resource.get(namespace=namespace, label_selector=selector, _request_timeout=TIMEOUT)
+            items = resource.get(namespace=namespace, label_selector=selector, _request_timeout=TIMEOUT, **PLAIN)
         except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
             raise _error(exc) from None
         # Built-in kinds' list items carry no apiVersion/kind; give every item its own.
-        return [{"apiVersion": api_version, "kind": kind, **item.to_dict()} for item in items.items]
+        return [{"apiVersion": api_version, "kind": kind, **item} for item in items["items"] or []]
 
     def list_versioned(
         self, api_version: str, kind: str, namespace: str | None = None, selector: str | None = None
@@ -123,11 +131,11 @@ class Kube:
         """``list``, and the collection's resourceVersion: where a watch of the same objects starts."""
         resource = self._resource(api_version, kind)
         try:
-            items = resource.get(namespace=namespace, label_selector=selector, _request_timeout=TIMEOUT)
+            items = resource.get(namespace=namespace, label_selector=selector, _request_timeout=TIMEOUT, **PLAIN)
         except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
             raise _error(exc) from None
-        objects = [{"apiVersion": api_version, "kind": kind, **item.to_dict()} for item in items.items]
-        return objects, str(items.metadata.resourceVersion)
+        objects = [{"apiVersion": api_version, "kind": kind, **item} for item in items["items"] or []]
+        return objects, str(items["metadata"]["resourceVersion"])
 
     def watch(
         self,
@@ -166,7 +174,7 @@ class Kube:
         if dry_run:
             params["dry_run"] = "All"
         try:
-            data: dict[str, Any] = resource.create(body=obj, namespace=meta.get("namespace"), **params).to_dict()
+            data: dict[str, Any] = resource.create(body=obj, namespace=meta.get("namespace"), **params, **PLAIN)
         except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
             raise _error(exc) from None
         return data
@@ -202,7 +210,8 @@ class Kube:
                 namespace=namespace,
                 content_type="application/merge-patch+json",
                 _request_timeout=TIMEOUT,
-            ).to_dict()
+                **PLAIN,
+            )
         except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
             raise _error(exc) from None
         return data
@@ -226,8 +235,8 @@ class Kube:
         meta = obj["metadata"]
         try:
             data: dict[str, Any] = resource.replace(
-                body=obj, name=meta["name"], namespace=meta.get("namespace"), _request_timeout=TIMEOUT
-            ).to_dict()
+                body=obj, name=meta["name"], namespace=meta.get("namespace"), _request_timeout=TIMEOUT, **PLAIN
+            )
         except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
             raise _error(exc) from None
         return data
