@@ -79,8 +79,8 @@ class Demo:
             self.prometheus.backfill(prometheus.openmetrics(traffic, labels))
         self.prometheus.start()
         say(f"operator: helm install {chart.CHART.name} (two replicas of the local operator image)")
-        # A 10 s resync (the chart's default is 60 s) so that the platform's status shows the pods' readiness
-        # within the demo's first minute: the operator does not watch its children yet.
+        # The platform's status follows its pods' readiness through the watches on its children; the
+        # resync (the safety net under them, 60 s by default) is 10 s here, as a demo shows it working.
         chart.install(self.cluster.binaries.helm, self.cluster.plane.kubeconfig, {"resyncSeconds": 10})
         processes.wait_until(lambda: self.leader() is not None, 90, "an operator replica leading")
         say(f"operator: {self.leader()} leads")
