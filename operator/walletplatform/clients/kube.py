@@ -125,6 +125,19 @@ class Kube:
         # Built-in kinds' list items carry no apiVersion/kind; give every item its own.
         return [{"apiVersion": api_version, "kind": kind, **item} for item in items["items"] or []]
 
+    def labels_by_name(self, api_version: str, kind: str, namespace: str | None) -> dict[str, dict[str, str]]:
+        """The labels of every object of ``kind`` in ``namespace`` by name, from a metadata-only list (the
+        API server sends no spec or data: for Secrets it sends no secret)."""
+        resource = self._resource(api_version, kind)
+        accept = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+        try:
+            items = resource.get(
+                namespace=namespace, header_params={"Accept": accept}, _request_timeout=TIMEOUT, **PLAIN
+            )
+        except (exceptions.DynamicApiError, k8s_client.ApiException) as exc:
+            raise _error(exc) from None
+        return {str(i["metadata"]["name"]): dict(i["metadata"].get("labels") or {}) for i in items["items"] or []}
+
     def list_versioned(
         self, api_version: str, kind: str, namespace: str | None = None, selector: str | None = None
     ) -> tuple[builtins.list[dict[str, Any]], str]:
