@@ -118,7 +118,16 @@ def operator_requests(plane: controlplane.ControlPlane) -> list[dict[str, Any]]:
 
 
 def operator_writes(plane: controlplane.ControlPlane) -> int:
-    return len([r for r in operator_requests(plane) if r["verb"] in controlplane.WRITE_VERBS])
+    """Writes of the reconcile passes (children, status): not Kopf's bookkeeping annotations on the
+    WalletPlatforms, which it patches while a handler's retry is pending (the data tier never comes)."""
+    return len(
+        [
+            r
+            for r in operator_requests(plane)
+            if r["verb"] in controlplane.WRITE_VERBS
+            and not (r["objectRef"].get("resource") == "walletplatforms" and not r["objectRef"].get("subresource"))
+        ]
+    )
 
 
 def settle(plane: controlplane.ControlPlane, timeout: float = 1800) -> None:
