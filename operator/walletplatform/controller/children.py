@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 import zlib
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -63,7 +62,6 @@ class Informer:
         self.synced = threading.Event()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"informer-{kind[1]}-{namespace or 'all'}", daemon=True)
-        self.lists = 0  # LIST requests made: 1 unless watches expired or failed
 
     def _update(self, obj: dict[str, Any]) -> None:
         where = _where(obj)
@@ -80,7 +78,6 @@ class Informer:
 
     def _relist(self) -> str:
         objects, version = self.client.list_versioned(*self.kind, self.namespace, self.selector)
-        self.lists += 1
         listed = {_where(obj) for obj in objects}
         for where in set(self.seen) - listed:  # deleted while no watch was open
             self._delete(where)
@@ -143,7 +140,8 @@ class ChildCache:
         """An informer for every served kind (and for ScalingPolicies); kinds not served are retried by
         ``refresh_kinds``."""
         self.refresh_kinds()
-        self._add(POLICY, None, _platform_ref)
+        if POLICY not in self.informers:  # start may be retried after a failure
+            self._add(POLICY, None, _platform_ref)
 
     def refresh_kinds(self) -> None:
         """Start informers for kinds the server has come to serve (a CRD installed after start-up)."""
@@ -173,14 +171,6 @@ class ChildCache:
 
     def synced(self) -> bool:
         return all(i.synced.is_set() for informers in self.informers.values() for i in informers)
-
-    def wait_synced(self, seconds: float) -> bool:
-        deadline = time.monotonic() + seconds
-        for informers in list(self.informers.values()):
-            for informer in informers:
-                if not informer.synced.wait(max(0.0, deadline - time.monotonic())):
-                    return False
-        return True
 
     def _changed(
         self, kind: tuple[str, str], where: tuple[str, str], old: str | None, new: dict[str, Any] | None
@@ -212,10 +202,6 @@ class ChildCache:
     def policies(self, namespace: str) -> list[dict[str, Any]]:
         with self._lock:
             return [body for (ns, _), body in self._policies.items() if ns == namespace]
-
-    def requests(self) -> int:
-        """LIST requests the informers made (watches aside): constant unless watches expire or fail."""
-        return sum(i.lists for informers in self.informers.values() for i in informers)
 
 
 def _pack(obj: dict[str, Any]) -> bytes:

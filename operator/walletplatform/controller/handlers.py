@@ -195,7 +195,13 @@ DRIFT_PERIOD = 0.1
 async def _drift_loop(memo: Memo) -> None:
     """Watch the children and repair drift within about a second (the resync stays as the safety net)."""
     memo.cache = children.ChildCache(memo.client, memo.settings.namespaces, memo.drift.note)
-    await asyncio.to_thread(memo.cache.start)
+    while True:  # until every informer is started (reconciles list their children until they have synced)
+        try:
+            await asyncio.to_thread(memo.cache.start)
+            break
+        except Exception:
+            log.exception("starting the watches on children failed; retrying")
+            await asyncio.sleep(2)
     try:
         # Many platforms' repairs can fill one iteration: its deadline is a resync period's, not 0.1 s's.
         deadline = 3 * memo.settings.resync_seconds + 30

@@ -27,7 +27,7 @@ from walletplatform.render import autoscaling, labels
 
 log = logging.getLogger(__name__)
 API = f"{API_GROUP}/{API_VERSION}"
-HPA = ("autoscaling/v2", "HorizontalPodAutoscaler")
+HPA = children.HPA
 COVERING_MODES = (scaling.Mode.AUTO, scaling.Mode.PAUSED)
 _locks: dict[tuple[str, str], threading.Lock] = {}
 _locks_guard = threading.Lock()
