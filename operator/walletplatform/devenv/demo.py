@@ -130,9 +130,10 @@ class Demo:
         if ready.get("status") != "True":
             return False, f"Ready: {ready.get('reason', 'pending')} {ready.get('message', '')}".strip()
         for name, (running, total, ready, why) in self.service_pods().items():
-            # Settled: every pod Ready, or running and saying why not, or waiting on a named cause
-            # (a Secret the data tier's operator creates); not still being created.
-            if total == 0 or (ready < total and (not why or "ContainerCreating" in why)):
+            # The data tier is Ready (above), so every service's every pod becomes Ready: wait for it.
+            # (The platform reports Ready from the watches as soon as the data tier is; pods a
+            # schedule's floor has just added are still starting then.)
+            if total == 0 or ready < total:
                 return False, f"Deployment {name}: {running}/{total} pods Running, {ready} Ready {why}".rstrip()
         return True, ""
 
