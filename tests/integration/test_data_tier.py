@@ -231,7 +231,12 @@ def test_deleting_the_postgres_primary_under_write_load_loses_no_acknowledged_tr
     # Writes are back with the first acknowledged transfer sent after the outage's last refused one.
     outage = [t for t in refused if deleted < t < recovered]
     last_refused = max(outage, default=deleted)
-    resumed = min(t for t, _ in acknowledged if t > last_refused)
+    resumed = min((t for t, _ in acknowledged if t > last_refused), default=None)
+    assert resumed is not None, (  # what the writer saw, relative to the delete, when it did not resume
+        [round(t - deleted, 2) for t in refused[-10:]],
+        [round(t - deleted, 2) for t, _ in acknowledged[-10:]],
+        round(recovered - deleted, 2),
+    )
     late = [t for t in refused if t >= recovered]
     print(
         f"\nprimary {old} deleted: writes refused {len(outage)} times "

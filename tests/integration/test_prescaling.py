@@ -144,6 +144,7 @@ def drive_load(client: kube.Kube, namespace: str, stop: threading.Event, workers
     return threads
 
 
+@pytest.mark.timeout(STEP_AFTER + 900)  # it waits for the step: longer than the suite's per-test limit
 def test_the_predictive_floor_has_pods_ready_before_the_load_and_forecast_only_does_not(
     setup: dict[str, Any],
 ) -> None:
