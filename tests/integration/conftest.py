@@ -70,8 +70,15 @@ def operator(
     operator_kubeconfig: pathlib.Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[operator_env.Operator]:
     """One operator process (leader) for a test module."""
+    yield from running_operator(operator_kubeconfig, tmp_path_factory, OPERATOR_ENV)
+
+
+def running_operator(
+    kubeconfig: pathlib.Path, tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]
+) -> Iterator[operator_env.Operator]:
+    """An operator process with ``env``, leading until the caller is done with it."""
     process = operator_env.Operator(
-        operator_kubeconfig, tmp_path_factory.mktemp("operator"), f"op-{uuid.uuid4().hex[:6]}", OPERATOR_ENV
+        kubeconfig, tmp_path_factory.mktemp("operator"), f"op-{uuid.uuid4().hex[:6]}", env
     ).start()
     processes_wait_leader(process)
     yield process

@@ -5,7 +5,6 @@ hour, far longer than any wait here, and a child deleted or edited by hand is ba
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +15,7 @@ from walletplatform.devenv import processes
 
 from tests.conftest import DEV_EXAMPLE
 from tests.integration import platforms
-from tests.integration.conftest import OPERATOR_ENV, Cluster, processes_wait_leader
+from tests.integration.conftest import OPERATOR_ENV, Cluster, running_operator
 from tests.integration.test_operator import converge
 
 pytestmark = pytest.mark.integration
@@ -28,13 +27,9 @@ WAIT = 30  # far below the resync period: only the watches can repair within it
 def slow_resync_operator(
     operator_kubeconfig: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[operator_env.Operator]:
-    env = OPERATOR_ENV | {"WALLET_RESYNC_SECONDS": str(HOUR)}
-    process = operator_env.Operator(
-        operator_kubeconfig, tmp_path_factory.mktemp("operator"), f"op-{uuid.uuid4().hex[:6]}", env
-    ).start()
-    processes_wait_leader(process)
-    yield process
-    process.stop()
+    yield from running_operator(
+        operator_kubeconfig, tmp_path_factory, OPERATOR_ENV | {"WALLET_RESYNC_SECONDS": str(HOUR)}
+    )
 
 
 def test_a_deleted_deployment_and_an_edited_hpa_are_repaired_without_a_resync(

@@ -5,15 +5,15 @@ plain computation it replaces."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 from walletplatform import catalog
 from walletplatform.backtest import run
-from walletplatform.forecast import registry, series
+from walletplatform.forecast import series
 from walletplatform.models import scaling
 from walletplatform.scaling import predictive
+
+from tests.unit.test_scaling import Counting
 
 # strategy: [saturated minutes, replica-hours, HPA actions], as commit ad48a41 computed them
 BEFORE_SPEED_UP = {
@@ -75,16 +75,6 @@ def test_outlook_peaks_are_the_first_highest_forecast_of_each_window() -> None:
                 index = int(np.nanargmax(window))
                 expected = (first + index, float(window[index]))
             assert outlook.peak(first, width) == expected, (first, width)
-
-
-@dataclasses.dataclass
-class Counting:
-    name: str = "seasonal-profile"
-    calls: int = 0
-
-    def forecast(self, history: series.Series, horizon: int) -> series.Array:
-        self.calls += 1
-        return registry.FORECASTERS["seasonal-profile"].forecast(history, horizon)
 
 
 def test_origins_a_gap_left_unscored_are_not_replayed_again_by_the_next_refresh() -> None:
