@@ -1,5 +1,6 @@
 """The operator's own RBAC, derived from what it touches: the kinds the renderer emits (render.KINDS),
-our two CRDs, Events and its leader Lease. No wildcards. Pure: ``walletctl chart`` writes it into the
+our two CRDs, Events, its leader Lease and its admission webhook (configuration and certificate
+Secret), and that webhook's ValidatingWebhookConfiguration. No wildcards. Pure: ``walletctl chart`` writes it into the
 Helm chart (charts/wallet-operator/templates/rbac.yaml, a test fails when stale) and the integration
 tests create exactly these objects and run the operator with the ServiceAccount's token."""
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from walletplatform import API_GROUP, render
+from walletplatform import API_GROUP, admission, render
 from walletplatform.models import common
 
 # Children: read them back and watch them (drift is repaired from the watch; reconciles read the
@@ -74,6 +75,95 @@ CRD_RULES: list[common.JsonValue] = [
 ]
 
 
+# The webhook's serving certificate lives in a Secret of the operator's namespace (every replica serves
+# the same one) and its CA goes into the ValidatingWebhookConfiguration the chart creates: the operator
+# patches that one object, by name.
+def webhook_rules(name: str) -> tuple[list[common.JsonValue], list[common.JsonValue]]:
+    """(cluster rules, rules in the operator's namespace) of the admission webhook."""
+    cluster: list[common.JsonValue] = [
+        {
+            "apiGroups": ["admissionregistration.k8s.io"],
+            "resources": ["validatingwebhookconfigurations"],
+            "resourceNames": [name],
+            "verbs": ["get", "patch"],
+        }
+    ]
+    own: list[common.JsonValue] = [
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": [webhook_secret(name)],
+            "verbs": ["get", "update"],
+        },
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},  # create cannot name its object
+    ]
+    return cluster, own
+
+
+def webhook_secret(name: str) -> str:
+    return f"{name}-webhook-cert"
+
+
+def webhook_service(name: str) -> str:
+    return f"{name}-webhook"
+
+
+def render_webhook_configuration(
+    client_config: common.JsonValue, name: str = "wallet-operator", watched: Sequence[str] = ()
+) -> common.Manifest:
+    """The ValidatingWebhookConfiguration of both kinds: creates and updates go to the operator's
+    ``admission.PATH``; it fails closed (what the webhook cannot check is not admitted), and only the
+    watched namespaces are checked when the operator watches some."""
+    webhook: dict[str, common.JsonValue] = {
+        "name": f"validate.{API_GROUP}",
+        "admissionReviewVersions": ["v1"],
+        "sideEffects": "None",
+        "failurePolicy": "Fail",
+        "matchPolicy": "Equivalent",
+        "timeoutSeconds": 10,
+        "clientConfig": client_config,
+        "rules": [
+            {
+                "apiGroups": [API_GROUP],
+                "apiVersions": ["*"],
+                "operations": ["CREATE", "UPDATE"],
+                "resources": ["walletplatforms", "scalingpolicies"],
+                "scope": "Namespaced",
+            }
+        ],
+    }
+    if watched:
+        webhook["namespaceSelector"] = {
+            "matchExpressions": [
+                {"key": "kubernetes.io/metadata.name", "operator": "In", "values": list[common.JsonValue](watched)}
+            ]
+        }
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": name, "labels": dict(OPERATOR_LABELS)},
+        "webhooks": [webhook],
+    }
+
+
+def render_webhook_service(namespace: str, name: str = "wallet-operator") -> common.Manifest:
+    """The Service the API server calls: 443 to the replicas' ``webhook`` port (ready replicas only)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": webhook_service(name), "namespace": namespace, "labels": dict(OPERATOR_LABELS)},
+        "spec": {
+            "selector": {"app.kubernetes.io/name": name},
+            "ports": [{"name": "webhook", "port": 443, "targetPort": "webhook"}],
+        },
+    }
+
+
+def service_client_config(namespace: str, name: str = "wallet-operator") -> common.JsonValue:
+    """In-cluster: the API server calls the webhook Service (port 443) of the operator's namespace."""
+    return {"service": {"namespace": namespace, "name": webhook_service(name), "port": 443, "path": admission.PATH}}
+
+
 def _binding(
     kind: str, name: str, role: str, subject: common.JsonValue, namespace: str | None = None
 ) -> common.Manifest:
@@ -103,11 +193,13 @@ def render_platform_bindings(
 
 def render_rbac(namespace: str, name: str = "wallet-operator", watched: Sequence[str] = ()) -> list[common.Manifest]:
     """ServiceAccount; the platform rules (a ClusterRole, bound cluster-wide, or in each ``watched``
-    namespace only); the CRD read rule bound cluster-wide; Role(+Binding) for the Lease."""
+    namespace only); the CRD read rule and the webhook configuration's patch bound cluster-wide;
+    Role(+Binding) for the Lease and the webhook's certificate Secret."""
     meta: dict[str, common.JsonValue] = {"name": name, "namespace": namespace, "labels": dict(OPERATOR_LABELS)}
     cluster_meta: dict[str, common.JsonValue] = {"name": name, "labels": dict(OPERATOR_LABELS)}
     crds_meta: dict[str, common.JsonValue] = {"name": f"{name}-crds", "labels": dict(OPERATOR_LABELS)}
     subject: common.JsonValue = [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]
+    webhook_cluster, webhook_own = webhook_rules(name)
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
         {
@@ -121,7 +213,7 @@ def render_rbac(namespace: str, name: str = "wallet-operator", watched: Sequence
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRole",
             "metadata": crds_meta,
-            "rules": CRD_RULES,
+            "rules": CRD_RULES + webhook_cluster,
         },
         _binding("ClusterRoleBinding", f"{name}-crds", f"{name}-crds", subject),
         {
@@ -129,7 +221,8 @@ def render_rbac(namespace: str, name: str = "wallet-operator", watched: Sequence
             "kind": "Role",
             "metadata": meta,
             "rules": [
-                {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}
+                {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
+                *webhook_own,
             ],
         },
         {

@@ -67,6 +67,25 @@ def test_with_namespaces_set_the_chart_binds_the_platform_rules_only_there() -> 
     assert _rbac(docs) == _rbac(install.render_rbac(NAMESPACE, watched=("team-a", "team-b")))  # type: ignore[arg-type]
     cluster_wide = [d["roleRef"]["name"] for d in docs if d["kind"] == "ClusterRoleBinding"]
     assert cluster_wide == ["wallet-operator-crds"]  # only the CRD read rule
+    # The admission webhook checks those namespaces only: the operator applies this same object.
+    (config,) = [d for d in docs if d["kind"] == "ValidatingWebhookConfiguration"]
+    assert config == install.render_webhook_configuration(
+        install.service_client_config(NAMESPACE), watched=("team-a", "team-b")
+    )
+
+
+def test_the_webhook_is_the_object_the_operator_applies_and_its_service_reaches_ready_replicas(
+    rendered: list[dict[str, Any]],
+) -> None:
+    (config,) = [d for d in rendered if d["kind"] == "ValidatingWebhookConfiguration"]
+    assert config == install.render_webhook_configuration(install.service_client_config(NAMESPACE))
+    (service,) = [d for d in rendered if d["kind"] == "Service" and d["metadata"]["name"] == "wallet-operator-webhook"]
+    (deployment,) = [d for d in rendered if d["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert {"name": "webhook", "containerPort": 9443} in container["ports"]
+    assert {"name": "WALLET_WEBHOOK_PORT", "value": "9443"} in container["env"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"  # ready once the webhook serves
+    assert service["spec"]["ports"] == [{"name": "webhook", "port": 443, "targetPort": "webhook"}]
 
 
 def test_operator_deployment_is_restricted_probed_and_bounded(rendered: list[dict[str, Any]]) -> None:

@@ -111,6 +111,7 @@ def test_await_readiness_off_adds_only_the_skip_await_annotation(cat: catalog.Ca
     staging = run_program("staging", extra={"wallet-platform:awaitReadiness": "false"})
     release = next(r for r in staging.resources if r.typ == "kubernetes:helm.sh/v3:Release")
     assert release.inputs["skipAwait"] is True
+    assert release.inputs["values"] == {"webhook": {"enabled": False}}  # no pod could answer it
 
 
 def test_staging_stack_installs_the_chart_platform_and_policies() -> None:
@@ -119,6 +120,7 @@ def test_staging_stack_installs_the_chart_platform_and_policies() -> None:
     assert "kubernetes:helm.sh/v3:Release" in types
     release = next(r for r in recorder.resources if r.typ == "kubernetes:helm.sh/v3:Release")
     assert pathlib.Path(release.inputs["chart"]).name == "wallet-operator"
+    assert release.inputs["values"] == {"webhook": {"enabled": True}}
     kinds = [r.inputs.get("kind") for r in custom(recorder)]
     assert kinds.count("WalletPlatform") == 1 and kinds.count("ScalingPolicy") >= 1
     # The stack owns the platform's namespace, so it also puts the namespace's default deny there.

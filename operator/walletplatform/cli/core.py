@@ -7,7 +7,7 @@ import json
 import pathlib
 import re
 
-from walletplatform import catalog, crd, install, render, rules
+from walletplatform import admission, catalog, crd, install, render, rules
 from walletplatform.cli import io
 from walletplatform.models import chart_values, errors, resources
 from walletplatform.render import dashboard
@@ -58,23 +58,24 @@ def cmd_validate(args: argparse.Namespace) -> int:
         prefix = f"[{index}] " if len(documents) > 1 else ""
         try:
             doc = resources.parse_document(data)
-            if isinstance(doc, resources.WalletPlatform):
-                resolved = catalog.resolve(doc.metadata.name, doc.metadata.namespace, doc.spec, cat)
-                found = rules.check_platform(resolved, render.render_platform(resolved))
-            else:
-                target = platforms.get(doc.spec.platform_ref)
-                found = rules.check_policy(doc.spec, target, cat)
-                if args.platform and (target is None or target.namespace != doc.metadata.namespace):
-                    # The operator looks the platform up by name in the policy's own namespace.
-                    known = ", ".join(f"{p.namespace}/{p.name}" for p in platforms.values()) or "none"
-                    found.insert(
-                        0,
-                        errors.Problem(
-                            path="spec.platformRef",
-                            message=f"{doc.metadata.namespace}/{doc.spec.platform_ref} is not a WalletPlatform "
-                            f"in {args.platform} (it has: {known})",
-                        ),
-                    )
+            target = platforms.get(doc.spec.platform_ref) if isinstance(doc, resources.ScalingPolicy) else None
+            # The checks the operator's admission webhook runs, in the same words.
+            found = admission.check_document(data, cat, target)
+            if (
+                isinstance(doc, resources.ScalingPolicy)
+                and args.platform
+                and (target is None or target.namespace != doc.metadata.namespace)
+            ):
+                # The operator looks the platform up by name in the policy's own namespace.
+                known = ", ".join(f"{p.namespace}/{p.name}" for p in platforms.values()) or "none"
+                found.insert(
+                    0,
+                    errors.Problem(
+                        path="spec.platformRef",
+                        message=f"{doc.metadata.namespace}/{doc.spec.platform_ref} is not a WalletPlatform "
+                        f"in {args.platform} (it has: {known})",
+                    ),
+                )
             if found:
                 raise errors.SpecError(found)
             summaries.append(f"ok: {doc.kind} {doc.metadata.namespace}/{doc.metadata.name}")
@@ -130,6 +131,31 @@ def render_rules_template() -> str:
     return GENERATED + "{{- if .Values.metrics.prometheusRule }}\n" + rules + "{{- end }}\n"
 
 
+def render_webhook_template() -> str:
+    """templates/webhook.yaml: the webhook's Service and ValidatingWebhookConfiguration (the operator
+    adds the CA bundle), the namespace selector listing ``.Values.namespaces`` when there are some."""
+    release = "{{ .Release.Namespace }}"
+    marker = "wallet-watched-namespace"
+    config = install.render_webhook_configuration(install.service_client_config(release), watched=(marker,))
+    head, selector = io.dump_yaml([config]).split("  namespaceSelector:\n")
+    selector, _, tail = selector.partition(f"- {marker}\n")
+    indent = selector.rsplit("\n", 1)[1]  # the values' items are indented as the marker was
+    return "".join(
+        [
+            GENERATED,
+            "{{- if .Values.webhook.enabled }}\n",
+            io.dump_yaml([install.render_webhook_service(release)]),
+            head,
+            "{{- if .Values.namespaces }}\n  namespaceSelector:\n",
+            selector,
+            f"{{{{- range $watched := .Values.namespaces }}}}\n{indent}- {{{{ $watched }}}}\n{indent}{{{{- end }}}}\n",
+            "{{- end }}\n",
+            tail,
+            "{{- end }}\n",
+        ]
+    )
+
+
 def render_chart_files() -> dict[str, str]:
     """Chart files generated from the core: the CRDs and the operator's RBAC (namespace from the release)."""
     return {
@@ -137,6 +163,7 @@ def render_chart_files() -> dict[str, str]:
         "templates/rbac.yaml": render_rbac_template(),
         "values.schema.json": json.dumps(chart_values.values_schema(), indent=2) + "\n",
         "templates/prometheusrule.yaml": render_rules_template(),
+        "templates/webhook.yaml": render_webhook_template(),
         "dashboards/wallet-platform.json": json.dumps(
             dashboard.render_dashboard(list(catalog.load_catalog().values())), indent=2
         )

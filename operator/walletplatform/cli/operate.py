@@ -28,6 +28,9 @@ def cmd_operator(args: argparse.Namespace) -> int:
             ("identity", args.identity),
             ("metrics_port", args.metrics_port),
             ("liveness_port", args.liveness_port),
+            ("listen_address", args.listen_address),
+            ("webhook_port", args.webhook_port),
+            ("webhook_url", args.webhook_url),
         )
         if value is not None
     }
@@ -44,4 +47,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--namespace", action="append", help="watch only these namespaces (repeatable)")
     parser.add_argument("--metrics-port", type=int)
     parser.add_argument("--liveness-port", type=int)
+    parser.add_argument("--listen-address", help="where the metrics, liveness and webhook servers listen")
+    parser.add_argument("--webhook-port", type=int, help="serve the admission webhook on this port (default: off)")
+    parser.add_argument("--webhook-url", help="https://host:port the API server calls (default: the chart's Service)")
     parser.set_defaults(func=cmd_operator)

@@ -23,7 +23,7 @@ import prometheus_client
 
 from walletplatform import catalog
 from walletplatform.clients import kube
-from walletplatform.controller import handlers, leader
+from walletplatform.controller import handlers, leader, webhook
 from walletplatform.controller import settings as settings_mod
 
 log = logging.getLogger("walletplatform.operator")
@@ -43,7 +43,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-def _serve_liveness(port: int, memo_ref: list[handlers.Memo]) -> http.server.ThreadingHTTPServer:
+def _serve_liveness(
+    address: str, port: int, memo_ref: list[handlers.Memo], serving: threading.Event
+) -> http.server.ThreadingHTTPServer:
+    """/healthz (liveness) and /readyz (readiness: alive, and the admission webhook serving)."""
+
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             stalled = memo_ref[0].stalled() if memo_ref else []
@@ -52,6 +56,8 @@ def _serve_liveness(port: int, memo_ref: list[handlers.Memo]) -> http.server.Thr
             text = ("leader" if memo_ref else "standby") if alive else "event loop stuck"
             if stalled and not stuck:
                 text = f"no progress in: {', '.join(stalled)}"
+            if self.path == "/readyz" and alive and not serving.is_set():
+                alive, text = False, "admission webhook not serving yet"
             self.send_response(200 if alive else 503)
             self.end_headers()
             self.wfile.write(text.encode())
@@ -59,7 +65,7 @@ def _serve_liveness(port: int, memo_ref: list[handlers.Memo]) -> http.server.Thr
         def log_message(self, *args: object) -> None:  # probes every few seconds: not worth a log line
             return
 
-    server = http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    server = http.server.ThreadingHTTPServer((address, port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True, name="liveness").start()
     return server
 
@@ -91,11 +97,17 @@ def run(settings: settings_mod.Settings, extra_loops: tuple[Any, ...] = ()) -> i
         os.environ["KUBECONFIG"] = str(settings.kubeconfig)  # read by Kopf's login_with_kubeconfig
     client = kube.Kube(settings.kubeconfig)
     cat = catalog.load_catalog(settings.catalog_dir)
-    prometheus_client.start_http_server(settings.metrics_port)
+    prometheus_client.start_http_server(settings.metrics_port, addr=settings.listen_address)
     memo_ref: list[handlers.Memo] = []
-    _serve_liveness(settings.liveness_port, memo_ref)
-
     stop = threading.Event()
+    # Every replica answers admission reviews, leader or not; without a webhook, readiness is liveness.
+    serving = threading.Event()
+    if settings.webhook_port:
+        serving = webhook.Server(client, settings, cat).start(stop).ready
+    else:
+        serving.set()
+    _serve_liveness(settings.listen_address, settings.liveness_port, memo_ref, serving)
+
     lease = leader.Lease(client, settings)
     while not stop.is_set():
         # (Again each term: Kopf's loop installs handlers of its own and leaves the defaults behind.)

@@ -52,3 +52,8 @@ LOOP_ITERATIONS = prometheus_client.Counter(
 LEASE_ERRORS = prometheus_client.Counter(
     f"{PREFIX}_lease_errors_total", "Lease renewals or acquisitions that failed on an error.", ["kind"]
 )
+ADMISSION_REVIEWS = prometheus_client.Counter(
+    f"{PREFIX}_admission_reviews_total",
+    "Admission reviews the webhook answered, by kind and result (allowed, refused, error).",
+    ["kind", "result"],
+)

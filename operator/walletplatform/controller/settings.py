@@ -29,6 +29,14 @@ class Settings:
     identity: str = dataclasses.field(default_factory=socket.gethostname)
     catalog_dir: pathlib.Path = catalog.DEFAULT_DIR
     prometheus_timeout_seconds: float = 10.0
+    # Where the metrics, liveness and webhook servers listen: every address in the pod's own network
+    # namespace in-cluster; a process on a host (the dev environment, the tests) passes 127.0.0.1.
+    listen_address: str = "0.0.0.0"
+    # The admission webhook (controller/webhook.py): off at port 0. The API server reaches it through
+    # the chart's Service, or at ``webhook_url`` (https://host:port, for an operator outside the cluster).
+    webhook_port: int = 0
+    webhook_url: str = ""
+    webhook_name: str = "wallet-operator"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -62,4 +70,8 @@ class Settings:
             identity=env.get("WALLET_IDENTITY") or defaults.identity,
             catalog_dir=pathlib.Path(env.get("WALLET_CATALOG_DIR", str(defaults.catalog_dir))),
             prometheus_timeout_seconds=number("WALLET_PROMETHEUS_TIMEOUT_SECONDS", defaults.prometheus_timeout_seconds),
+            listen_address=env.get("WALLET_LISTEN_ADDRESS") or defaults.listen_address,
+            webhook_port=int(number("WALLET_WEBHOOK_PORT", 1)) if env.get("WALLET_WEBHOOK_PORT") else 0,
+            webhook_url=env.get("WALLET_WEBHOOK_URL", defaults.webhook_url),
+            webhook_name=env.get("WALLET_WEBHOOK_NAME") or defaults.webhook_name,
         )

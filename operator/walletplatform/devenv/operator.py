@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
+import urllib.error
 import urllib.request
 
 from walletplatform import install
@@ -33,8 +34,15 @@ class Operator:
     """One operator process; ``identity`` distinguishes replicas for leader election."""
 
     def __init__(
-        self, kubeconfig: pathlib.Path, workdir: pathlib.Path, identity: str, env: dict[str, str] | None = None
+        self,
+        kubeconfig: pathlib.Path,
+        workdir: pathlib.Path,
+        identity: str,
+        env: dict[str, str] | None = None,
+        *,
+        webhook_port: int = 0,
     ) -> None:
+        """``webhook_port``: serve the admission webhook there, the API server calling it on loopback."""
         self.metrics_port = processes.free_port()
         self.liveness_port = processes.free_port()
         self.identity = identity
@@ -57,7 +65,11 @@ class Operator:
             str(self.metrics_port),
             "--liveness-port",
             str(self.liveness_port),
+            "--listen-address",  # a process on the host listens on loopback only
+            "127.0.0.1",
         ]
+        if webhook_port:
+            argv += ["--webhook-port", str(webhook_port), "--webhook-url", f"https://127.0.0.1:{webhook_port}"]
         self.process = processes.Process(f"operator-{identity}", argv, workdir, env=environment)
 
     def start(self) -> Operator:
@@ -71,6 +83,13 @@ class Operator:
 
     def live(self) -> bool:
         return self._get(self.liveness_port, "/healthz")[0] == 200
+
+    def ready(self) -> bool:
+        """Readiness: alive, and the admission webhook serving when it has one."""
+        try:
+            return self._get(self.liveness_port, "/readyz")[0] == 200
+        except urllib.error.HTTPError:
+            return False
 
     def role(self) -> str:
         """'leader' or 'standby', as the liveness endpoint says."""

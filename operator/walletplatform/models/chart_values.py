@@ -44,6 +44,14 @@ class Dashboard(common.WalletModel):
     label: str = Field(pattern=r"^[a-z0-9A-Z._/-]{1,253}$", description="The label the sidecar selects on.")
 
 
+class Webhook(common.WalletModel):
+    enabled: bool = Field(
+        description="Serve the admission webhook: kubectl apply refuses what the operator would refuse "
+        "(the catalog and the environment guardrails), with the field path."
+    )
+    port: int = Field(ge=1024, le=65535, description="Container port of the webhook's HTTPS server.")
+
+
 class ChartValues(common.WalletModel):
     """values.yaml of charts/wallet-operator."""
 
@@ -60,6 +68,7 @@ class ChartValues(common.WalletModel):
     liveness_port: int = Field(ge=1, le=65535, description="Port of /healthz.")
     pod_disruption_budget: PodDisruptionBudget = Field(description="PodDisruptionBudget of the replicas.")
     dashboard: Dashboard = Field(description="The platform's Grafana dashboard.")
+    webhook: Webhook = Field(description="The validating admission webhook the operator serves.")
 
 
 def values_schema() -> dict[str, common.JsonValue]:

@@ -36,7 +36,8 @@ def run() -> None:
         raise pulumi.RunError("invalid stack config:\n" + "\n".join(str(p) for p in exc.problems)) from None
     name = stack.resolved.name
     # awaitReadiness: false creates objects without waiting for rollouts (the provider's skipAwait), for
-    # clusters where pods do not run, such as the tests' control plane without a kubelet.
+    # clusters where pods do not run, such as the tests' control plane without a kubelet (the operator
+    # chart's admission webhook is off then: no pod could serve it).
     await_ready = cfg.get_bool("awaitReadiness") is not False
     if stack.mode == "direct":
         platform = components.WalletPlatform(name, stack.resolved, await_ready=await_ready)
