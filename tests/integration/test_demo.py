@@ -45,6 +45,11 @@ def test_demo_exits_zero_once_reconciled_and_tears_down(tmp_path: pathlib.Path) 
     assert "(3/3 ready)" in out and "Pooler wallet-dev-pg-pooler-rw: 1 PgBouncer ready" in out
     assert "RedisCluster wallet-dev-redis: Ready; 3 leaders, 0 followers ready" in out
     assert " leads (wallet-operator chart, namespace wallet-system)" in out
+    # Every alert and dashboard query selects series Prometheus scraped from the running services and
+    # operator (the demo exits 1 otherwise); those of kube-state-metrics are named as not checked.
+    answered = re.search(r"monitoring: (\d+) requests answered through the gateway", out)
+    assert answered and int(answered.group(1)) > 0, out
+    assert "  no series:" not in out and re.search(r"queries, \d+ select live series", out), out
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True, check=False)
     assert leftovers.stdout.strip() == "", "demo processes outlived it"
     assert hostnet.host_state() == before

@@ -35,6 +35,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"not reconciled after {args.timeout:.0f}s: {why}", file=sys.stderr)
             return 1
         say("reconciled")
+        # Every alert and dashboard query against the live series: one that selects nothing is a bug.
+        live, report = running.check_monitoring(say)
+        print(report, flush=True)
+        if not live:
+            print("some alert or dashboard queries select no live series (listed above)", file=sys.stderr)
+            return 1
         if args.exit_when_ready:
             return 0
         stop = threading.Event()

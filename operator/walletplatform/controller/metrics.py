@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import typing
+
 import prometheus_client
+
+from walletplatform.scaling import demand
 
 PREFIX = "wallet_operator"
 
@@ -57,3 +61,11 @@ ADMISSION_REVIEWS = prometheus_client.Counter(
     "Admission reviews the webhook answered, by kind and result (allowed, refused, error).",
     ["kind", "result"],
 )
+
+# Every label value known in advance starts at 0, so that the dashboard's and the alerts' queries
+# select a series before the first error rather than nothing.
+RECONCILE_ERROR_REASONS = ("InvalidSpec", "ApplyFailed", "MissingCRD", "NotOwned")
+for _reason in RECONCILE_ERROR_REASONS:
+    RECONCILE_ERRORS.labels(_reason)
+for _kind in typing.get_args(demand.TroubleKind):
+    PROMETHEUS_TROUBLE.labels(_kind)

@@ -7,11 +7,15 @@ import base64
 import math
 import pathlib
 import shutil
+import signal
 import subprocess
 import urllib.request
 
+import yaml
+
 from walletplatform.devenv import processes
 from walletplatform.forecast import series
+from walletplatform.models import common
 
 METRIC = "http_requests_total"
 
@@ -65,9 +69,19 @@ class Prometheus:
             text=True,
         )
 
-    def start(self) -> Prometheus:
+    def _write_config(self, scrape_configs: list[common.JsonValue]) -> pathlib.Path:
         config = self.workdir / "prometheus.yml"
-        config.write_text("global:\n  scrape_interval: 15s\nscrape_configs: []\n")
+        config.write_text(yaml.safe_dump({"global": {"scrape_interval": "15s"}, "scrape_configs": scrape_configs}))
+        return config
+
+    def configure(self, scrape_configs: list[common.JsonValue]) -> None:
+        """Scrape these jobs from now on (a new config and SIGHUP, Prometheus's own reload)."""
+        self._write_config(scrape_configs)
+        if self.process is not None and self.process.popen is not None:
+            self.process.popen.send_signal(signal.SIGHUP)
+
+    def start(self) -> Prometheus:
+        config = self._write_config([])
         argv = [
             str(binary("prometheus")),
             f"--config.file={config}",

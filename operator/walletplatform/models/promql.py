@@ -59,3 +59,27 @@ def check_promql(query: str) -> str:
         where = f" at offset {at}" if at >= 0 else ""
         raise ValueError(f"not valid PromQL{where}: {reason}") from None
     return text
+
+
+def selectors(query: str) -> list[str]:
+    """The series selectors a valid query reads (``name{matchers}``, without offsets), in order, each once."""
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, promql_parser.VectorSelector):  # without its offset or @ modifier
+            text = (node.name or "") + str(node.matchers)
+            if text not in found:
+                found.append(text)
+            return
+        if isinstance(node, promql_parser.MatrixSelector):
+            walk(node.vector_selector)
+            return
+        for attribute in ("lhs", "rhs", "expr", "param"):
+            child = getattr(node, attribute, None)
+            if child is not None:
+                walk(child)
+        for arg in getattr(node, "args", None) or ():
+            walk(arg)
+
+    walk(promql_parser.parse(query))
+    return found

@@ -59,7 +59,10 @@ def service_panels(svc: service.ServiceDefinition, y: int) -> list[common.JsonVa
         _panel(
             f"{svc.name}: 5xx ratio (SLO {svc.slo.error_rate_percent:g}%)",
             [
-                _target(f'sum(rate(http_requests_total{{{sel},code=~"5.."}}[5m])) / {requests}', "5xx ratio"),
+                _target(
+                    f'(sum(rate(http_requests_total{{{sel},code=~"5.."}}[5m])) or on() vector(0)) / {requests}',
+                    "5xx ratio",
+                ),
                 _target(f"vector({ratio:g})", "SLO"),
             ],
             "percentunit",

@@ -55,7 +55,8 @@ def render_prometheus_rule(platform: ResolvedPlatform) -> common.Manifest | None
                     },
                     {
                         "alert": "WalletErrorRatioHigh",
-                        "expr": f'sum(rate(http_requests_total{{{sel},code=~"5.."}}[5m])) / '
+                        # No 5xx series until the first error: none is a ratio of 0, not no ratio.
+                        "expr": f'(sum(rate(http_requests_total{{{sel},code=~"5.."}}[5m])) or on() vector(0)) / '
                         f"sum(rate(http_requests_total{{{sel}}}[5m])) > {ratio:g}",
                         "for": "5m",
                         "labels": {**alert_labels, "severity": "critical"},

@@ -1,0 +1,159 @@
+"""The dev environment's Prometheus scrapes what the platform's ServiceMonitors select, and every
+expression of the rendered alerts and the dashboard is checked against those live series.
+
+There is no prometheus-operator here: ``scrape_configs`` makes of a ServiceMonitor what it would (a
+Kubernetes endpoints discovery per endpoint, keeping the Services that match the selector and the named
+port, with the namespace, service, pod, container, job and endpoint labels it sets, honorLabels
+respected). ``check`` then runs each query: a query that selects nothing is a bug (a label the
+scrape does not set, a counter that does not exist before its first increment); so is one that only
+finds series that were not scraped in the last minutes (the demo's backfilled history has no job)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import re
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from typing import Any
+
+import promql_parser
+
+from walletplatform.models import common, promql
+
+FRESH = "3m"
+# Series only kube-state-metrics exports; this machine cannot build it (the Go module proxy answers
+# 403 for k8s.io/kube-state-metrics/v2), so the check reports these queries apart.
+KUBE_STATE_METRICS = re.compile(r"^kube_")
+COMPARISONS = {"==", "!=", ">", "<", ">=", "<="}
+
+
+def _label(key: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_]", "_", key)
+
+
+def scrape_configs(monitor: dict[str, Any], kubeconfig: pathlib.Path) -> list[common.JsonValue]:
+    """One scrape job per endpoint of a ServiceMonitor, as prometheus-operator generates it."""
+    meta, spec = monitor["metadata"], monitor["spec"]
+    names = (spec.get("namespaceSelector") or {}).get("matchNames") or [meta["namespace"]]
+    match = (spec.get("selector") or {}).get("matchLabels") or {}
+    jobs: list[common.JsonValue] = []
+    for index, endpoint in enumerate(spec.get("endpoints") or []):
+        relabel: list[common.JsonValue] = [
+            {"source_labels": [f"__meta_kubernetes_service_label_{_label(k)}"], "regex": re.escape(v), "action": "keep"}
+            for k, v in sorted(match.items())
+        ]
+        relabel.append(
+            {"source_labels": ["__meta_kubernetes_endpoint_port_name"], "regex": endpoint["port"], "action": "keep"}
+        )
+        for source, target in (
+            ("namespace", "namespace"),
+            ("service_name", "service"),
+            ("pod_name", "pod"),
+            ("pod_container_name", "container"),
+            ("service_name", "job"),
+        ):
+            relabel.append({"source_labels": [f"__meta_kubernetes_{source}"], "target_label": target})
+        relabel.append({"target_label": "endpoint", "replacement": endpoint["port"]})
+        jobs.append(
+            {
+                "job_name": f"serviceMonitor/{meta['namespace']}/{meta['name']}/{index}",
+                "honor_labels": bool(endpoint.get("honorLabels", False)),
+                "scrape_interval": endpoint.get("interval", "30s"),
+                "metrics_path": endpoint.get("path", "/metrics"),
+                "kubernetes_sd_configs": [
+                    {"role": "endpoints", "kubeconfig_file": str(kubeconfig), "namespaces": {"names": names}}
+                ],
+                "relabel_configs": relabel,
+            }
+        )
+    return jobs
+
+
+@dataclasses.dataclass(frozen=True)
+class Expression:
+    source: str  # e.g. "alert WalletErrorRatioHigh (transaction)" or "panel transaction: 5xx ratio"
+    query: str
+    # False for an alert whose query is empty by design while all is well (``absent(x) or ...``):
+    # then only its selectors must find scraped series.
+    must_return: bool = True
+
+
+def _without_threshold(expr: str) -> Expression:
+    """An alert's query without its final comparison with a number: what it measures, which must
+    return series even while the alert is quiet."""
+    node = promql_parser.parse(expr)
+    if (
+        isinstance(node, promql_parser.BinaryExpr)
+        and str(node.op) in COMPARISONS
+        and isinstance(node.rhs, promql_parser.NumberLiteral)
+    ):
+        return Expression("", str(node.lhs))
+    return Expression("", expr, must_return=False)
+
+
+def expressions(
+    rules: Sequence[dict[str, Any]], dashboard: dict[str, Any], variables: dict[str, str]
+) -> list[Expression]:
+    """Every alert and recording rule of ``rules`` (PrometheusRules) and every dashboard query with a
+    selector, its Grafana ``variables`` ($namespace...) filled in."""
+    found: list[Expression] = []
+    for rule in rules:
+        for group in rule["spec"]["groups"]:
+            for item in group["rules"]:
+                name = item.get("alert") or item.get("record")
+                owner = item.get("labels", {}).get("service") or group["name"]
+                measured = _without_threshold(item["expr"])
+                found.append(dataclasses.replace(measured, source=f"alert {name} ({owner})"))
+    for panel in dashboard.get("panels", []):
+        for target in panel.get("targets", []):
+            query = str(target["expr"])
+            for key, value in variables.items():
+                query = query.replace(f"${key}", value)
+            if promql.selectors(query):
+                found.append(Expression(f"panel {panel['title']}: {target.get('legendFormat', '')}", query))
+    return found
+
+
+def _query(url: str, query: str) -> list[Any]:
+    address = f"{url}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
+    with urllib.request.urlopen(address, timeout=10) as response:
+        answer = json.loads(response.read())
+    if answer.get("status") != "success":
+        raise RuntimeError(f"Prometheus refused {query!r}: {answer.get('error')}")
+    result: list[Any] = answer["data"]["result"]
+    return result
+
+
+def _scraped(selector: str) -> str:
+    """The selector narrowed to scraped series (a scrape sets ``job``; the backfill does not)."""
+    return selector[:-1] + (',job!=""}' if not selector.endswith("{}") else 'job!=""}')
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    live: list[Expression]
+    dead: list[tuple[Expression, str]]  # with why
+    needs_kube_state_metrics: list[Expression]
+
+
+def check(url: str, queries: Sequence[Expression]) -> Report:
+    """Run every query on the Prometheus at ``url``; each must return series, and each of its
+    selectors must select series scraped in the last FRESH."""
+    live, dead, ksm = [], [], []
+    for item in queries:
+        selectors = promql.selectors(item.query)
+        if any(KUBE_STATE_METRICS.match(s) for s in selectors):
+            ksm.append(item)
+            continue
+        why = "" if not item.must_return or _query(url, item.query) else "returns no series"
+        for selector in selectors:
+            if not why and not _query(url, f"count(last_over_time({_scraped(selector)}[{FRESH}]))"):
+                why = f"{selector} has no series scraped in the last {FRESH}"
+        if why:
+            dead.append((item, why))
+        else:
+            live.append(item)
+    return Report(live, dead, ksm)
