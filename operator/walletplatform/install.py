@@ -96,6 +96,8 @@ def webhook_rules(name: str) -> tuple[list[common.JsonValue], list[common.JsonVa
             "verbs": ["get", "update"],
         },
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},  # create cannot name its object
+        # The Secret is owned by the webhook Service, so that uninstalling the chart collects it.
+        {"apiGroups": [""], "resources": ["services"], "resourceNames": [webhook_service(name)], "verbs": ["get"]},
     ]
     return cluster, own
 

@@ -7,7 +7,9 @@ to a new leader is printed; a service pod and a whole service Deployment are del
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import ssl
 import threading
 import time
 import urllib.error
@@ -71,6 +73,21 @@ def test_two_replicas_run_one_leads_and_serve_liveness_and_metrics(client: kube.
         assert status == 200 and "wallet_" in metrics
     assert sorted(body for _, body in roles.values()) == ["leader", "standby"]
     assert roles[str(holder(client))] == (200, "leader")
+    # Both replicas answer admission reviews, with the one certificate of the Secret; the API server
+    # reaches them through the chart's Service and trusts the CA the operator put in the configuration.
+    secret = client.get("v1", "Secret", "wallet-operator-webhook-cert", chart.NAMESPACE)
+    assert secret is not None and secret["metadata"]["ownerReferences"][0]["name"] == "wallet-operator-webhook"
+    served = {ssl.get_server_certificate((pod["status"]["podIP"], 9443)).strip() for pod in pods}
+    assert served == {base64.b64decode(secret["data"]["tls.crt"]).decode().strip()}
+    bad = {
+        "apiVersion": "wallet.platform.io/v1alpha1",
+        "kind": "WalletPlatform",
+        "metadata": {"name": "refused", "namespace": chart.NAMESPACE},
+        "spec": {"services": [{"name": "ledger"}]},
+    }
+    with pytest.raises(kube.ApiError) as caught:
+        client.create(bad)
+    assert "denied the request: spec.services[0].name: 'ledger' is not a catalog service" in caught.value.message
 
 
 def test_deleting_the_leader_pod_makes_the_standby_lead(client: kube.Kube) -> None:
@@ -195,6 +212,8 @@ CHART_OBJECTS = (
     ("policy/v1", "PodDisruptionBudget", chart.NAMESPACE, "wallet-operator"),
     ("monitoring.coreos.com/v1", "PrometheusRule", chart.NAMESPACE, "wallet-operator"),
     ("v1", "Service", chart.NAMESPACE, "wallet-operator-metrics"),
+    ("v1", "Service", chart.NAMESPACE, "wallet-operator-webhook"),
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", None, "wallet-operator"),
     ("v1", "ServiceAccount", chart.NAMESPACE, "wallet-operator"),
     ("rbac.authorization.k8s.io/v1", "ClusterRole", None, "wallet-operator"),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", None, "wallet-operator"),
@@ -212,4 +231,10 @@ def test_helm_uninstall_leaves_nothing_of_the_operator(node_cluster: cluster.Loc
     chart.uninstall(node_cluster.binaries.helm, node_cluster.plane.kubeconfig)
     left = [f"{kind} {name}" for api, kind, ns, name in CHART_OBJECTS if client.get(api, kind, name, ns) is not None]
     assert left == []
+    # The webhook's certificate Secret is the operator's, owned by the chart's Service: collected too.
+    processes.wait_until(
+        lambda: client.get("v1", "Secret", "wallet-operator-webhook-cert", chart.NAMESPACE) is None,
+        60,
+        "the webhook certificate Secret collected",
+    )
     processes.wait_until(lambda: not operator_pods(client), 60, "operator pods gone")

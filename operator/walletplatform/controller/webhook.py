@@ -153,9 +153,12 @@ def needs(cert: Certificate | None, hosts: list[str], now: datetime.datetime) ->
     return ""
 
 
-def ensure_certificate(client: kube.Kube, namespace: str, name: str, hosts: list[str]) -> Certificate:
+def ensure_certificate(
+    client: kube.Kube, namespace: str, name: str, hosts: list[str], owner: dict[str, Any] | None = None
+) -> Certificate:
     """The Secret's certificate, made or renewed first when it does not serve ``hosts`` for a month.
-    Optimistic: a replica that loses a create or update race uses what the winner wrote."""
+    Optimistic: a replica that loses a create or update race uses what the winner wrote. A new Secret
+    is owned by ``owner`` (the chart's webhook Service), so that ``helm uninstall`` takes it along."""
     for _ in range(5):
         secret = client.get("v1", "Secret", name, namespace)
         current = Certificate.from_secret(secret)
@@ -172,7 +175,12 @@ def ensure_certificate(client: kube.Kube, namespace: str, name: str, hosts: list
                     {
                         "apiVersion": "v1",
                         "kind": "Secret",
-                        "metadata": {"name": name, "namespace": namespace, "labels": dict(install.OPERATOR_LABELS)},
+                        "metadata": {
+                            "name": name,
+                            "namespace": namespace,
+                            "labels": dict(install.OPERATOR_LABELS),
+                            **({"ownerReferences": [owner]} if owner else {}),
+                        },
                         "type": "Opaque",
                         "data": fresh.secret_data(),
                     }
@@ -296,6 +304,16 @@ class Server:
         self._context.load_cert_chain(crt, key)
         self._serving = cert.tls_crt
 
+    def _owner(self) -> dict[str, Any] | None:
+        """The chart's webhook Service as an owner reference (None outside the cluster)."""
+        if self.settings.webhook_url:
+            return None
+        name = install.webhook_service(self.settings.webhook_name)
+        service = self.client.get("v1", "Service", name, self.settings.lease_namespace)
+        if service is None:
+            return None
+        return {"apiVersion": "v1", "kind": "Service", "name": name, "uid": service["metadata"]["uid"]}
+
     def refresh(self) -> None:
         """Make sure of the certificate and the configuration once; serve when not serving yet."""
         cert = ensure_certificate(
@@ -303,6 +321,7 @@ class Server:
             self.settings.lease_namespace,
             install.webhook_secret(self.settings.webhook_name),
             hosts(self.settings),
+            self._owner(),
         )
         self._load(cert)
         configure(self.client, self.settings, cert)
