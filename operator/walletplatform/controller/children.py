@@ -199,9 +199,10 @@ class ChildCache:
             packed = dict(self._index.get((namespace, platform), {}))
         return {key: _unpack(blob) for key, blob in packed.items()}
 
-    def policies(self, namespace: str) -> list[dict[str, Any]]:
+    def policies(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        """The ScalingPolicies of ``namespace`` (of every watched namespace when None)."""
         with self._lock:
-            return [body for (ns, _), body in self._policies.items() if ns == namespace]
+            return [body for (ns, _), body in self._policies.items() if namespace in (None, ns)]
 
 
 def _pack(obj: dict[str, Any]) -> bytes:

@@ -21,7 +21,7 @@ from typing import Any
 from walletplatform import catalog, rules
 from walletplatform.clients import kube
 from walletplatform.clients import prometheus as prometheus_client
-from walletplatform.controller import events, handlers, metrics
+from walletplatform.controller import children, events, handlers, metrics
 from walletplatform.controller import settings as settings_mod
 from walletplatform.forecast import registry
 from walletplatform.models import common, errors, platform, resources, scaling
@@ -45,8 +45,15 @@ class Cached:
 class Engine:
     """State kept between cycles: each service's Memory and each policy's cached forecast."""
 
-    def __init__(self, client: kube.Kube, cat: catalog.Catalog, settings: settings_mod.Settings) -> None:
+    def __init__(
+        self,
+        client: kube.Kube,
+        cat: catalog.Catalog,
+        settings: settings_mod.Settings,
+        cache: children.ChildCache | None = None,
+    ) -> None:
         self.client = client
+        self.cache = cache  # the policies come from its watch once it has listed them
         self.catalog = cat
         self.settings = settings
         self.memories: dict[tuple[str, str, str], decide.Memory] = {}
@@ -54,25 +61,31 @@ class Engine:
         self.last_run: dict[tuple[str, str], float] = {}
         self.prometheus: dict[tuple[str, prometheus_client.Credentials | None], prometheus_client.Prometheus] = {}
 
+    def _policies(self) -> list[dict[str, Any]]:
+        if self.cache is not None and self.cache.synced():
+            return self.cache.policies()
+        return [
+            body for ns in self.settings.namespaces or (None,) for body in self.client.list(API, "ScalingPolicy", ns)
+        ]
+
     def tick(self, now: datetime) -> None:
         """Decide every policy that is due; one policy's failure never stops the others."""
-        for ns in self.settings.namespaces or (None,):
-            for body in self.client.list(API, "ScalingPolicy", ns):
-                key = (body["metadata"]["namespace"], body["metadata"]["name"])
-                interval = _interval(body)
-                if now.timestamp() - self.last_run.get(key, 0.0) < interval:
-                    continue
-                try:
-                    if self.run_policy(body, now):
-                        self.last_run[key] = now.timestamp()
-                except kube.ApiError as exc:
+        for body in self._policies():
+            key = (body["metadata"]["namespace"], body["metadata"]["name"])
+            interval = _interval(body)
+            if now.timestamp() - self.last_run.get(key, 0.0) < interval:
+                continue
+            try:
+                if self.run_policy(body, now):
                     self.last_run[key] = now.timestamp()
-                    log.warning("scaling %s/%s: %s", key[0], key[1], exc.message)
-                except Exception as exc:  # one policy's failure is its own: the others are still decided
-                    self.last_run[key] = now.timestamp()
-                    metrics.LOOP_ERRORS.labels("scaling-policy").inc()
-                    log.exception("scaling %s/%s failed", key[0], key[1])
-                    self._report_failure(body, f"{type(exc).__name__}: {str(exc)[:300]}", now)
+            except kube.ApiError as exc:
+                self.last_run[key] = now.timestamp()
+                log.warning("scaling %s/%s: %s", key[0], key[1], exc.message)
+            except Exception as exc:  # one policy's failure is its own: the others are still decided
+                self.last_run[key] = now.timestamp()
+                metrics.LOOP_ERRORS.labels("scaling-policy").inc()
+                log.exception("scaling %s/%s failed", key[0], key[1])
+                self._report_failure(body, f"{type(exc).__name__}: {str(exc)[:300]}", now)
 
     def _outlook(
         self, key: tuple[str, str], spec: scaling.ScalingPolicySpec, monitoring: platform.Monitoring, now: datetime
@@ -326,7 +339,7 @@ def _camel(kind: str) -> str:
 
 async def scaling_loop(memo: handlers.Memo, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
     """Started by the operator on Kopf start-up (leader only): ticks every few seconds."""
-    engine = Engine(memo.client, memo.catalog, memo.settings)
+    engine = Engine(memo.client, memo.catalog, memo.settings, memo.cache)
 
     async def tick() -> None:
         await asyncio.to_thread(engine.tick, clock())
