@@ -64,3 +64,25 @@ def test_hpas_keep_their_managed_fields_and_the_first_list_is_not_a_change() -> 
     stored = made.children("ns", "a")[("autoscaling/v2", "HorizontalPodAutoscaler", "a-api")]
     assert stored["metadata"]["managedFields"][0]["manager"] == "wallet-scaler"
     assert changes == []
+
+
+def test_a_status_change_reconciles_only_for_the_kinds_whose_status_the_platform_reads() -> None:
+    """The informer tells the cache whether a change counts: an HPA's status moves at every controller
+    sync (no reconcile), a Deployment's readiness is the platform's (a reconcile), a spec edit of
+    either is drift (a reconcile); every version is still stored."""
+    made, changes = cache(synced=True)
+    seen: list[tuple[tuple[str, str], bool]] = []
+
+    def changed(kind: tuple[str, str], where: tuple[str, str], old: str | None, new: Any, counts: bool = True) -> None:
+        seen.append((kind, counts))
+        made._changed(kind, where, old, new, counts)
+
+    for kind in (HPA, DEPLOYMENT):
+        informer = children.Informer(None, kind, "ns", None, platform_of=children._platform, changed=changed)  # type: ignore[arg-type]
+        obj = child(kind, "a-api", "a")
+        informer._update({**obj, "metadata": {**obj["metadata"], "resourceVersion": "1"}})
+        informer._update({**obj, "metadata": {**obj["metadata"], "resourceVersion": "2"}, "status": {"x": 1}})
+        informer._update({**obj, "metadata": {**obj["metadata"], "resourceVersion": "3"}, "spec": {"replicas": 5}})
+    assert seen == [(HPA, True), (HPA, False), (HPA, True), (DEPLOYMENT, True), (DEPLOYMENT, True), (DEPLOYMENT, True)]
+    assert changes.count(("ns", "a")) == 5
+    assert made.children("ns", "a")[("autoscaling/v2", "HorizontalPodAutoscaler", "a-api")]["spec"] == {"replicas": 5}

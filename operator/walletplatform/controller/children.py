@@ -31,14 +31,27 @@ Key = tuple[str, str, str]  # (apiVersion, kind, name), compare.object_key
 OnChange = Callable[[str, str], None]
 
 
+# The kinds whose status the platform's own status reads (status.Observed): their status changes
+# reconcile the platform. Of the others only what we write counts (an HPA's or a PDB's status moves
+# with every pod and every controller sync: no reason to reconcile).
+STATUS_READ = {
+    ("apps/v1", "Deployment"),
+    ("postgresql.cnpg.io/v1", "Cluster"),
+    ("postgresql.cnpg.io/v1", "Pooler"),
+    ("redis.redis.opstreelabs.in/v1beta2", "RedisCluster"),
+}
+
+
 class Seen(NamedTuple):
     """What an informer remembers of one object: enough to tell a change and to un-index it."""
 
     version: str
     platform: str
+    shape: int  # a hash of what counts as a change (everything but the status, for most kinds)
 
 
-Changed = Callable[[tuple[str, str], tuple[str, str], "str | None", "dict[str, Any] | None"], None]
+# (kind, (namespace, name), platform it had or None, object now or None, whether the change counts)
+Changed = Callable[[tuple[str, str], tuple[str, str], "str | None", "dict[str, Any] | None", bool], None]
 
 
 class Informer:
@@ -66,15 +79,16 @@ class Informer:
     def _update(self, obj: dict[str, Any]) -> None:
         where = _where(obj)
         old = self.seen.get(where)
-        new = Seen(_version(obj), self.platform_of(obj))
+        new = Seen(_version(obj), self.platform_of(obj), _shape(obj) if self.kind not in STATUS_READ else 0)
         if old != new:
             self.seen[where] = new
-            self.changed(self.kind, where, old.platform if old else None, obj)
+            counts = old is None or old.platform != new.platform or old.shape != new.shape or not new.shape
+            self.changed(self.kind, where, old.platform if old else None, obj, counts)
 
     def _delete(self, where: tuple[str, str]) -> None:
         old = self.seen.pop(where, None)
         if old is not None:
-            self.changed(self.kind, where, old.platform, None)
+            self.changed(self.kind, where, old.platform, None, True)
 
     def _relist(self) -> str:
         objects, version = self.client.list_versioned(*self.kind, self.namespace, self.selector)
@@ -173,7 +187,12 @@ class ChildCache:
         return all(i.synced.is_set() for informers in self.informers.values() for i in informers)
 
     def _changed(
-        self, kind: tuple[str, str], where: tuple[str, str], old: str | None, new: dict[str, Any] | None
+        self,
+        kind: tuple[str, str],
+        where: tuple[str, str],
+        old: str | None,
+        new: dict[str, Any] | None,
+        counts: bool = True,
     ) -> None:
         namespace, name = where
         platforms = {p for p in (old, _platform_ref(new) if kind == POLICY and new else None) if p}
@@ -190,7 +209,7 @@ class ChildCache:
                 if new is not None:
                     platforms.add(_platform(new))
                     self._index.setdefault((namespace, _platform(new)), {})[key] = _pack(new)
-        if all(i.synced.is_set() for i in self.informers.get(kind, [])):  # the first list is no change
+        if counts and all(i.synced.is_set() for i in self.informers.get(kind, [])):  # the first list is no change
             for platform in sorted(platforms - {""}):
                 self.on_change(namespace, platform)
 
@@ -215,6 +234,14 @@ def _pack(obj: dict[str, Any]) -> bytes:
 def _unpack(blob: bytes) -> dict[str, Any]:
     obj: dict[str, Any] = json.loads(zlib.decompress(blob))
     return obj
+
+
+def _shape(obj: dict[str, Any]) -> int:
+    """What a change of a kind whose status we do not read must touch: anything but the status and the
+    server's bookkeeping (resourceVersion, managedFields). Never 0 (0 means: every change counts)."""
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in ("resourceVersion", "managedFields")}
+    rest = {k: v for k, v in obj.items() if k not in ("status", "metadata")}
+    return hash(json.dumps([meta, rest], sort_keys=True, default=str)) or 1
 
 
 def _where(obj: dict[str, Any]) -> tuple[str, str]:
