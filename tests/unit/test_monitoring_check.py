@@ -23,21 +23,65 @@ def test_selectors_are_read_from_the_parse_tree() -> None:
 
 def test_a_service_monitor_becomes_the_job_prometheus_operator_would_make(cat: Catalog, tmp_path: pathlib.Path) -> None:
     (monitor,) = [o for o in render.render_platform(resolve_file(DEV_EXAMPLE, cat)) if o["kind"] == "ServiceMonitor"]
-    (job,) = monitoring.scrape_configs(monitor, tmp_path / "kubeconfig")  # type: ignore[arg-type]
-    assert job["job_name"] == "serviceMonitor/wallet-dev/wallet-dev-services/0"  # type: ignore[index]
-    assert job["kubernetes_sd_configs"] == [  # type: ignore[index]
-        {"role": "endpoints", "kubeconfig_file": str(tmp_path / "kubeconfig"), "namespaces": {"names": ["wallet-dev"]}}
+    (job,) = monitoring.scrape_configs(monitor, tmp_path)  # type: ignore[arg-type]
+    assert job == {
+        "job_name": "serviceMonitor/wallet-dev/wallet-dev-services/0",
+        "honor_labels": False,
+        "scrape_interval": "15s",
+        "metrics_path": "/metrics",
+        "file_sd_configs": [
+            {
+                "files": [str(tmp_path / "serviceMonitor_wallet-dev_wallet-dev-services_0.json")],
+                "refresh_interval": "5s",
+            }
+        ],
+    }
+
+
+class Listing:
+    """The two lists ``targets`` reads (Services by selector, EndpointSlices by Service), as the API
+    server answers them."""
+
+    def __init__(self) -> None:
+        self.selectors: list[tuple[str, str | None]] = []
+
+    def list(self, api_version: str, kind: str, namespace: str, selector: str | None) -> list[dict[str, object]]:
+        self.selectors.append((kind, selector))
+        if kind == "Service":
+            return [{"metadata": {"name": "wallet-dev-transaction"}}]
+        ready = {"addresses": ["10.244.0.7"], "conditions": {"ready": True}, "targetRef": {"name": "tx-1"}}
+        starting = {"addresses": ["10.244.0.8"], "conditions": {"ready": False}, "targetRef": {"name": "tx-2"}}
+        return [
+            {
+                "ports": [{"name": "http", "port": 8080}, {"name": "metrics", "port": 9090}],
+                "endpoints": [ready, starting],
+            }
+        ]
+
+
+def test_targets_are_the_ready_endpoints_of_the_named_port_labelled_as_prometheus_operator_does(
+    cat: Catalog, tmp_path: pathlib.Path
+) -> None:
+    (monitor,) = [o for o in render.render_platform(resolve_file(DEV_EXAMPLE, cat)) if o["kind"] == "ServiceMonitor"]
+    listing = Listing()
+    assert monitoring.write_targets(listing, [monitor], tmp_path) == 1  # type: ignore[arg-type, list-item]
+    written = json.loads((tmp_path / "serviceMonitor_wallet-dev_wallet-dev-services_0.json").read_text())
+    assert written == [
+        {
+            "targets": ["10.244.0.7:9090"],
+            "labels": {
+                "namespace": "wallet-dev",
+                "service": "wallet-dev-transaction",
+                "pod": "tx-1",
+                "job": "wallet-dev-transaction",
+                "endpoint": "metrics",
+            },
+        }
     ]
-    keep = [r for r in job["relabel_configs"] if r.get("action") == "keep"]  # type: ignore[index, union-attr]
-    assert {"source_labels": ["__meta_kubernetes_endpoint_port_name"], "regex": "metrics", "action": "keep"} in keep
-    assert {
-        "source_labels": ["__meta_kubernetes_service_label_app_kubernetes_io_instance"],
-        "regex": "wallet\\-dev",
-        "action": "keep",
-    } in keep
-    targets = {r.get("target_label") for r in job["relabel_configs"]}  # type: ignore[index, union-attr]
-    assert {"namespace", "service", "pod", "job", "endpoint"} <= targets
-    assert job["honor_labels"] is False and job["scrape_interval"] == "15s"  # type: ignore[index]
+    assert listing.selectors == [
+        ("Service", "app.kubernetes.io/instance=wallet-dev,app.kubernetes.io/part-of=wallet-platform"),
+        ("EndpointSlice", "kubernetes.io/service-name=wallet-dev-transaction"),
+    ]
 
 
 def test_every_alert_is_checked_without_its_threshold_and_every_dashboard_query_with_its_variables(

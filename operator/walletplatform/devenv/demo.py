@@ -14,6 +14,7 @@ import contextlib
 import json
 import math
 import pathlib
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -229,11 +230,26 @@ class Demo:
         assert self.client is not None and self.cluster is not None and self.cluster.plane is not None
         assert self.prometheus is not None
         meta = self.platform["metadata"]
-        monitors = self.client.list("monitoring.coreos.com/v1", "ServiceMonitor")
-        jobs = [job for m in monitors for job in monitoring.scrape_configs(m, self.cluster.plane.kubeconfig)]
-        self.prometheus.configure(jobs)
-        say(f"prometheus: scraping what {len(monitors)} ServiceMonitors select; transfers through the gateway")
-        sent, failed = _drive_traffic(self._gateway(), seconds)
+        client = self.client
+        monitors = client.list("monitoring.coreos.com/v1", "ServiceMonitor")
+        folder = self.prometheus.workdir / "targets"
+        found = monitoring.write_targets(self.client, monitors, folder)
+        self.prometheus.configure([job for m in monitors for job in monitoring.scrape_configs(m, folder)])
+        say(f"prometheus: scraping the {found} targets of {len(monitors)} ServiceMonitors; traffic through the gateway")
+        stop = threading.Event()
+
+        def refresh() -> None:  # pods come and go (the HPAs, the policies' floors): as discovery would
+            while not stop.wait(5):
+                with contextlib.suppress(Exception):
+                    monitoring.write_targets(client, monitors, folder)
+
+        refresher = threading.Thread(target=refresh, daemon=True, name="targets")
+        refresher.start()
+        try:
+            sent, failed = _drive_traffic(self._gateway(), seconds)
+        finally:
+            stop.set()
+            refresher.join(10)
         rules = self.client.list("monitoring.coreos.com/v1", "PrometheusRule", meta["namespace"])
         rules += self.client.list("monitoring.coreos.com/v1", "PrometheusRule", chart.NAMESPACE)
         board = json.loads((chart.CHART / "dashboards" / "wallet-platform.json").read_text())

@@ -1,12 +1,15 @@
 """The dev environment's Prometheus scrapes what the platform's ServiceMonitors select, and every
 expression of the rendered alerts and the dashboard is checked against those live series.
 
-There is no prometheus-operator here: ``scrape_configs`` makes of a ServiceMonitor what it would (a
-Kubernetes endpoints discovery per endpoint, keeping the Services that match the selector and the named
-port, with the namespace, service, pod, container, job and endpoint labels it sets, honorLabels
-respected). ``check`` then runs each query: a query that selects nothing is a bug (a label the
-scrape does not set, a counter that does not exist before its first increment); so is one that only
-finds series that were not scraped in the last minutes (the demo's backfilled history has no job)."""
+There is no prometheus-operator here, and Debian's Prometheus is built without Kubernetes discovery
+(``kubernetes_sd_configs`` is not a field it knows): ``scrape_configs`` makes of a ServiceMonitor the
+job prometheus-operator would (one per endpoint, honorLabels respected) with file-based discovery,
+and ``write_targets`` writes those files from the Services and EndpointSlices the API server has
+(ready endpoints of the matching Services' named port, labelled namespace, service, pod, job and
+endpoint as prometheus-operator labels them). ``check`` then runs each query: a query that selects
+nothing is a bug (a label the scrape does not set, a counter that does not exist before its first
+increment); so is one that only finds series that were not scraped in the last minutes (the demo's
+backfilled history has no job)."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from typing import Any
 
 import promql_parser
 
+from walletplatform.clients import kube
 from walletplatform.models import common, promql
 
 FRESH = "3m"
@@ -30,46 +34,72 @@ KUBE_STATE_METRICS = re.compile(r"^kube_")
 COMPARISONS = {"==", "!=", ">", "<", ">=", "<="}
 
 
-def _label(key: str) -> str:
-    return re.sub(r"[^a-zA-Z0-9_]", "_", key)
+def _job(monitor: dict[str, Any], index: int) -> str:
+    meta = monitor["metadata"]
+    return f"serviceMonitor/{meta['namespace']}/{meta['name']}/{index}"
 
 
-def scrape_configs(monitor: dict[str, Any], kubeconfig: pathlib.Path) -> list[common.JsonValue]:
-    """One scrape job per endpoint of a ServiceMonitor, as prometheus-operator generates it."""
-    meta, spec = monitor["metadata"], monitor["spec"]
-    names = (spec.get("namespaceSelector") or {}).get("matchNames") or [meta["namespace"]]
-    match = (spec.get("selector") or {}).get("matchLabels") or {}
+def scrape_configs(monitor: dict[str, Any], folder: pathlib.Path) -> list[common.JsonValue]:
+    """One scrape job per endpoint of a ServiceMonitor, its targets in ``folder`` (``write_targets``)."""
     jobs: list[common.JsonValue] = []
-    for index, endpoint in enumerate(spec.get("endpoints") or []):
-        relabel: list[common.JsonValue] = [
-            {"source_labels": [f"__meta_kubernetes_service_label_{_label(k)}"], "regex": re.escape(v), "action": "keep"}
-            for k, v in sorted(match.items())
-        ]
-        relabel.append(
-            {"source_labels": ["__meta_kubernetes_endpoint_port_name"], "regex": endpoint["port"], "action": "keep"}
-        )
-        for source, target in (
-            ("namespace", "namespace"),
-            ("service_name", "service"),
-            ("pod_name", "pod"),
-            ("pod_container_name", "container"),
-            ("service_name", "job"),
-        ):
-            relabel.append({"source_labels": [f"__meta_kubernetes_{source}"], "target_label": target})
-        relabel.append({"target_label": "endpoint", "replacement": endpoint["port"]})
+    for index, endpoint in enumerate(monitor["spec"].get("endpoints") or []):
+        name = _job(monitor, index)
         jobs.append(
             {
-                "job_name": f"serviceMonitor/{meta['namespace']}/{meta['name']}/{index}",
+                "job_name": name,
                 "honor_labels": bool(endpoint.get("honorLabels", False)),
                 "scrape_interval": endpoint.get("interval", "30s"),
                 "metrics_path": endpoint.get("path", "/metrics"),
-                "kubernetes_sd_configs": [
-                    {"role": "endpoints", "kubeconfig_file": str(kubeconfig), "namespaces": {"names": names}}
-                ],
-                "relabel_configs": relabel,
+                "file_sd_configs": [{"files": [str(folder / _file(name))], "refresh_interval": "5s"}],
             }
         )
     return jobs
+
+
+def _file(job: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_.-]", "_", job) + ".json"
+
+
+def targets(client: kube.Kube, monitor: dict[str, Any], index: int) -> list[common.JsonValue]:
+    """The file_sd groups of one endpoint: each ready address of each matching Service's named port."""
+    spec = monitor["spec"]
+    port_name = spec["endpoints"][index]["port"]
+    namespaces = (spec.get("namespaceSelector") or {}).get("matchNames") or [monitor["metadata"]["namespace"]]
+    match = (spec.get("selector") or {}).get("matchLabels") or {}
+    selector = ",".join(f"{k}={v}" for k, v in sorted(match.items())) or None
+    groups: list[common.JsonValue] = []
+    for namespace in namespaces:
+        for service in client.list("v1", "Service", namespace, selector):
+            name = service["metadata"]["name"]
+            slices = client.list(
+                "discovery.k8s.io/v1", "EndpointSlice", namespace, f"kubernetes.io/service-name={name}"
+            )
+            for piece in slices:
+                port = next((p["port"] for p in piece.get("ports") or [] if p.get("name") == port_name), None)
+                if port is None:
+                    continue
+                for address in piece.get("endpoints") or []:
+                    if (address.get("conditions") or {}).get("ready") is False:
+                        continue
+                    pod = (address.get("targetRef") or {}).get("name", "")
+                    labels = {"namespace": namespace, "service": name, "pod": pod, "job": name, "endpoint": port_name}
+                    groups += [{"targets": [f"{ip}:{port}"], "labels": labels} for ip in address.get("addresses", [])]
+    return groups
+
+
+def write_targets(client: kube.Kube, monitors: Sequence[dict[str, Any]], folder: pathlib.Path) -> int:
+    """Write every job's target file (atomically: Prometheus watches them); the number of targets."""
+    folder.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for monitor in monitors:
+        for index in range(len(monitor["spec"].get("endpoints") or [])):
+            groups = targets(client, monitor, index)
+            count += len(groups)
+            path = folder / _file(_job(monitor, index))
+            temporary = path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(groups))
+            temporary.replace(path)
+    return count
 
 
 @dataclasses.dataclass(frozen=True)
