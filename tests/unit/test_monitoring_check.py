@@ -19,6 +19,9 @@ def test_selectors_are_read_from_the_parse_tree() -> None:
     query = '(sum(rate(r{c=~"5.."}[5m])) or on() vector(0)) / sum(rate(r[5m])) + max_over_time(up[5m:1m]) - x offset 5m'
     assert promql.selectors(query) == ['r{c=~"5.."}', "r{}", "up{}", "x{}"]
     assert promql.selectors("vector(0.5)") == []
+    # The 5xx counter does not exist before the first error: the query defaults it, so it may be empty.
+    assert promql.selectors(query, required=True) == ["r{}", "up{}", "x{}"]
+    assert promql.selectors("absent(up) or sum(up) < 1", required=True) == ["up{}"]
 
 
 def test_a_service_monitor_becomes_the_job_prometheus_operator_would_make(cat: Catalog, tmp_path: pathlib.Path) -> None:

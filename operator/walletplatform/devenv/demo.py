@@ -38,6 +38,18 @@ API = f"{API_GROUP}/{API_VERSION}"
 ZONE = ZoneInfo("Europe/Berlin")
 
 
+# Each service's share of the wallet's requests in the backfilled history (the gateway sees them all).
+SHARES = {
+    "api-gateway": 1.0,
+    "transaction": 1.0,
+    "account": 1.0,
+    "user": 0.3,
+    "payment": 0.4,
+    "notification": 0.6,
+    "compliance": 0.6,
+}
+
+
 def render_wallet_traffic(end: float, days: int = 15, seed: int = 7) -> series.Series:
     """Synthetic per-minute wallet requests/s: business-hours peaks (Berlin), quieter weekends and
     nights, a lunch bump and noise. Deterministic for a given seed."""
@@ -75,9 +87,11 @@ class Demo:
         now = time.time()
         traffic = render_wallet_traffic(now - 120)
         self.prometheus = prometheus.Prometheus(self.workdir / "prometheus", address=hostnet.NODE_IP)
-        for service in ("transaction", "account"):
+        # Every service's history (the dev policies forecast all seven), from one shape scaled.
+        for service, share in SHARES.items():
             labels = {"namespace": "wallet-dev", "service": f"wallet-dev-{service}"}
-            self.prometheus.backfill(prometheus.openmetrics(traffic, labels))
+            scaled = series.Series(traffic.start, traffic.step, traffic.values * share)
+            self.prometheus.backfill(prometheus.openmetrics(scaled, labels))
         self.prometheus.start()
         say(f"operator: helm install {chart.CHART.name} (two replicas of the local operator image)")
         # The platform's status follows its pods' readiness through the watches on its children; the

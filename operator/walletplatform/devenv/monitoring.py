@@ -179,7 +179,7 @@ def check(url: str, queries: Sequence[Expression]) -> Report:
             ksm.append(item)
             continue
         why = "" if not item.must_return or _query(url, item.query) else "returns no series"
-        for selector in selectors:
+        for selector in promql.selectors(item.query, required=True):  # not the 5xx of `errors or vector(0)`
             if not why and not _query(url, f"count(last_over_time({_scraped(selector)}[{FRESH}]))"):
                 why = f"{selector} has no series scraped in the last {FRESH}"
         if why:

@@ -51,6 +51,7 @@ class Operator:
             "WALLET_LEASE_NAMESPACE": NAMESPACE,
             "WALLET_IDENTITY": identity,
             "PYTHONUNBUFFERED": "1",
+            "MALLOC_ARENA_MAX": "2",  # as the image sets it (operator/Dockerfile)
             **(env or {}),
         }
         environment.pop("KUBECONFIG", None)

@@ -61,25 +61,35 @@ def check_promql(query: str) -> str:
     return text
 
 
-def selectors(query: str) -> list[str]:
-    """The series selectors a valid query reads (``name{matchers}``, without offsets), in order, each once."""
-    found: list[str] = []
+def _walk(node: object, optional: bool, found: list[tuple[str, bool]]) -> None:
+    """Every vector selector under ``node`` with whether it is optional: on the left of an ``or``,
+    whose right side answers when it selects nothing (``errors or on() vector(0)``)."""
+    if isinstance(node, promql_parser.VectorSelector):  # without its offset or @ modifier
+        found.append(((node.name or "") + str(node.matchers), optional))
+        return
+    if isinstance(node, promql_parser.MatrixSelector):
+        _walk(node.vector_selector, optional, found)
+        return
+    if isinstance(node, promql_parser.BinaryExpr) and str(node.op) == "or":
+        _walk(node.lhs, True, found)
+        _walk(node.rhs, optional, found)
+        return
+    for attribute in ("lhs", "rhs", "expr", "param"):
+        child = getattr(node, attribute, None)
+        if child is not None:
+            _walk(child, optional, found)
+    for arg in getattr(node, "args", None) or ():
+        _walk(arg, optional, found)
 
-    def walk(node: object) -> None:
-        if isinstance(node, promql_parser.VectorSelector):  # without its offset or @ modifier
-            text = (node.name or "") + str(node.matchers)
-            if text not in found:
-                found.append(text)
-            return
-        if isinstance(node, promql_parser.MatrixSelector):
-            walk(node.vector_selector)
-            return
-        for attribute in ("lhs", "rhs", "expr", "param"):
-            child = getattr(node, attribute, None)
-            if child is not None:
-                walk(child)
-        for arg in getattr(node, "args", None) or ():
-            walk(arg)
 
-    walk(promql_parser.parse(query))
-    return found
+def selectors(query: str, *, required: bool = False) -> list[str]:
+    """The series selectors a valid query reads (``name{matchers}``, without offsets), in order, each
+    once; with ``required``, only those the query cannot do without (not only left of an ``or``)."""
+    found: list[tuple[str, bool]] = []
+    _walk(promql_parser.parse(query), False, found)
+    needed = {text for text, optional in found if not optional}
+    ordered: list[str] = []
+    for text, _ in found:
+        if text not in ordered and (not required or text in needed):
+            ordered.append(text)
+    return ordered
