@@ -31,7 +31,8 @@ def test_demo_exits_zero_once_reconciled_and_tears_down(tmp_path: pathlib.Path) 
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
-    print("\n" + "\n".join(line for line in out.splitlines() if line.startswith("[")))  # the phases, timed
+    # The phases, timed, and what the monitoring check found.
+    print("\n" + "\n".join(line for line in out.splitlines() if line.startswith(("[", "monitoring", "  not checked"))))
     assert "Reconciled  True   Applied: all 53 objects applied" in out
     assert "Ready       True" in out, out
     assert "wallet-dev-transaction" in out and "wallet-scaler" in out

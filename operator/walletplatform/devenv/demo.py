@@ -88,10 +88,17 @@ class Demo:
         traffic = render_wallet_traffic(now - 120)
         self.prometheus = prometheus.Prometheus(self.workdir / "prometheus", address=hostnet.NODE_IP)
         # Every service's history (the dev policies forecast all seven), from one shape scaled.
-        for service, share in SHARES.items():
-            labels = {"namespace": "wallet-dev", "service": f"wallet-dev-{service}"}
-            scaled = series.Series(traffic.start, traffic.step, traffic.values * share)
-            self.prometheus.backfill(prometheus.openmetrics(scaled, labels))
+        self.prometheus.backfill(
+            prometheus.openmetrics_many(
+                [
+                    (
+                        series.Series(traffic.start, traffic.step, traffic.values * share),
+                        {"namespace": "wallet-dev", "service": f"wallet-dev-{service}"},
+                    )
+                    for service, share in SHARES.items()
+                ]
+            )
+        )
         self.prometheus.start()
         say(f"operator: helm install {chart.CHART.name} (two replicas of the local operator image)")
         # The platform's status follows its pods' readiness through the watches on its children; the

@@ -29,14 +29,20 @@ def binary(name: str) -> pathlib.Path:
 
 def openmetrics(data: series.Series, labels: dict[str, str], rate_window: float = 300.0) -> str:
     """A counter whose rate is ``data`` (per second), in OpenMetrics text; NaN gaps write no samples."""
-    label_text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return openmetrics_many([(data, labels)], rate_window)
+
+
+def openmetrics_many(counters: list[tuple[series.Series, dict[str, str]]], rate_window: float = 300.0) -> str:
+    """Several such counters of one metric family in one text (one ``promtool`` run backfills them)."""
     lines = [f"# TYPE {METRIC.removesuffix('_total')} counter"]
-    total = 0.0
-    for i, value in enumerate(data.values):
-        if math.isnan(value):
-            continue
-        total += value * data.step
-        lines.append(f"{METRIC}{{{label_text}}} {total:.3f} {data.start + i * data.step:.0f}")
+    for data, labels in counters:
+        label_text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        total = 0.0
+        for i, value in enumerate(data.values):
+            if math.isnan(value):
+                continue
+            total += value * data.step
+            lines.append(f"{METRIC}{{{label_text}}} {total:.3f} {data.start + i * data.step:.0f}")
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 
