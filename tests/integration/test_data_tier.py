@@ -318,8 +318,12 @@ def test_retained_data_outlives_the_platform_and_is_adopted_and_unretained_data_
     kept_claims = claims(client)
     assert len(kept_claims) == 3 + 3 * 2  # Postgres: one per instance; Redis: data + nodes.conf per pod
     client.delete(platforms.API, "WalletPlatform", NAME, NS)
+    # Every service collected before the platform is applied again: a Deployment the garbage collector
+    # has not reached yet would be adopted, reported ready with its old pods, then collected after all.
     processes.wait_until(
-        lambda: client.get("apps/v1", "Deployment", f"{NAME}-transaction", NS) is None, 120, "services collected"
+        lambda: not client.list("apps/v1", "Deployment", NS, selector=f"wallet.platform.io/platform={NAME}"),
+        180,
+        "services collected",
     )
     assert client.get(*PG[:2], PG[2], NS) is not None and client.get(*REDIS[:2], REDIS[2], NS) is not None
     assert client.get("v1", "Secret", f"{NAME}-redis-auth", NS) is not None

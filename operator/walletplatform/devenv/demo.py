@@ -246,8 +246,10 @@ class Demo:
 
     def check_monitoring(self, say: Any, seconds: float = 50.0) -> tuple[bool, str]:
         """Scrape what the cluster's ServiceMonitors select, send transfers through the gateway for
-        ``seconds`` (every service gets requests), then run every query of the platform's and the
-        operator's alerts and of the dashboard: (every one selects live series, a report)."""
+        ``seconds`` (every service gets requests; longer when a monitor scrapes less often: a rate
+        needs two samples, so every job is scraped at least three times), then run every query of the
+        platform's and the operator's alerts and of the dashboard: (every one selects live series, a
+        report)."""
         assert self.client is not None and self.cluster is not None and self.cluster.plane is not None
         assert self.prometheus is not None
         meta = self.platform["metadata"]
@@ -257,6 +259,8 @@ class Demo:
         found = monitoring.write_targets(self.client, monitors, folder)
         self.prometheus.configure([job for m in monitors for job in monitoring.scrape_configs(m, folder)])
         say(f"prometheus: scraping the {found} targets of {len(monitors)} ServiceMonitors; traffic through the gateway")
+        intervals = [_seconds(str(e.get("interval", "30s"))) for m in monitors for e in m["spec"].get("endpoints") or []]
+        seconds = max(seconds, 3.5 * max(intervals, default=30.0))
         stop = threading.Event()
 
         def refresh() -> None:  # pods come and go (the HPAs, the policies' floors): as discovery would
@@ -301,6 +305,12 @@ class Demo:
             if part is not None:
                 with contextlib.suppress(Exception):
                     part.stop()
+
+
+def _seconds(interval: str) -> float:
+    """A Prometheus interval of one unit (15s, 1m, 1h) in seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    return float(interval[:-1]) * units[interval[-1]] if interval[-1:] in units else 30.0
 
 
 def _drive_traffic(base: str, seconds: float) -> tuple[int, int]:
