@@ -259,7 +259,8 @@ class Demo:
         found = monitoring.write_targets(self.client, monitors, folder)
         self.prometheus.configure([job for m in monitors for job in monitoring.scrape_configs(m, folder)])
         say(f"prometheus: scraping the {found} targets of {len(monitors)} ServiceMonitors; traffic through the gateway")
-        intervals = [_seconds(str(e.get("interval", "30s"))) for m in monitors for e in m["spec"].get("endpoints") or []]
+        endpoints = [e for m in monitors for e in m["spec"].get("endpoints") or []]
+        intervals = [_seconds(str(e.get("interval", "30s"))) for e in endpoints]
         seconds = max(seconds, 3.5 * max(intervals, default=30.0))
         stop = threading.Event()
 
