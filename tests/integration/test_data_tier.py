@@ -332,7 +332,18 @@ def test_retained_data_outlives_the_platform_and_is_adopted_and_unretained_data_
 
     platforms.apply_platform(client, platform)  # the same platform again: it adopts what was kept
     platforms.wait_condition(client, NS, NAME, "Ready", "True", timeout=300)
-    assert call(gateway(client), "GET", "/v1/transfers/count")["count"] == int(before)
+    # Ready follows the pods; the new Service's routes follow kube-proxy, a moment later.
+    counted: list[int] = []
+
+    def answered() -> bool:
+        try:
+            counted.append(int(call(gateway(client), "GET", "/v1/transfers/count")["count"]))
+        except (urllib.error.URLError, OSError):
+            return False
+        return True
+
+    processes.wait_until(answered, 30, "the recreated gateway answering")
+    assert counted[-1] == int(before)
     assert claims(client) == kept_claims
 
     unretained = {**platform, "spec": {**platform["spec"], "retainData": False}}
