@@ -27,7 +27,16 @@ def check_document(
     then the catalog and the guardrails for a platform, the services for a policy (checked against
     ``platform`` when given, against the catalog otherwise). Empty when the document is valid."""
     try:
-        doc = resources.parse_document(data)
+        return check_parsed(resources.parse_document(data), cat, platform)
+    except errors.SpecError as exc:
+        return list(exc.problems)
+
+
+def check_parsed(
+    doc: resources.Document, cat: catalog.Catalog, platform: catalog.ResolvedPlatform | None = None
+) -> list[errors.Problem]:
+    """``check_document`` past the model: the catalog and guardrails, or the policy's services."""
+    try:
         if isinstance(doc, resources.WalletPlatform):
             resolved = catalog.resolve(doc.metadata.name, doc.metadata.namespace, doc.spec, cat)
             return rules.check_platform(resolved, render.render_platform(resolved))

@@ -60,7 +60,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             doc = resources.parse_document(data)
             target = platforms.get(doc.spec.platform_ref) if isinstance(doc, resources.ScalingPolicy) else None
             # The checks the operator's admission webhook runs, in the same words.
-            found = admission.check_document(data, cat, target)
+            found = admission.check_parsed(doc, cat, target)
             if (
                 isinstance(doc, resources.ScalingPolicy)
                 and args.platform

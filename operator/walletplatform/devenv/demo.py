@@ -260,7 +260,7 @@ class Demo:
         self.prometheus.configure([job for m in monitors for job in monitoring.scrape_configs(m, folder)])
         say(f"prometheus: scraping the {found} targets of {len(monitors)} ServiceMonitors; traffic through the gateway")
         endpoints = [e for m in monitors for e in m["spec"].get("endpoints") or []]
-        intervals = [_seconds(str(e.get("interval", "30s"))) for e in endpoints]
+        intervals = [common.parse_duration(e.get("interval", "30s")).total_seconds() for e in endpoints]
         seconds = max(seconds, 3.5 * max(intervals, default=30.0))
         stop = threading.Event()
 
@@ -306,12 +306,6 @@ class Demo:
             if part is not None:
                 with contextlib.suppress(Exception):
                     part.stop()
-
-
-def _seconds(interval: str) -> float:
-    """A Prometheus interval of one unit (15s, 1m, 1h) in seconds."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    return float(interval[:-1]) * units[interval[-1]] if interval[-1:] in units else 30.0
 
 
 def _drive_traffic(base: str, seconds: float) -> tuple[int, int]:
