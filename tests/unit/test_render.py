@@ -204,9 +204,12 @@ def test_dev_example_fits_the_node_with_every_service_at_its_maximum(dev: list[c
     Pending (it did: account and transaction raised to 7 each left the third instance's join job
     unschedulable)."""
     cpu = common.parse_quantity
-    maximum = {o["spec"]["scaleTargetRef"]["name"]: o["spec"]["maxReplicas"] for o in by_kind(dev, "HorizontalPodAutoscaler")}
+    maximum = {
+        o["spec"]["scaleTargetRef"]["name"]: o["spec"]["maxReplicas"] for o in by_kind(dev, "HorizontalPodAutoscaler")
+    }
     services = sum(
-        maximum[o["metadata"]["name"]] * sum(cpu(c["resources"]["requests"]["cpu"]) for c in o["spec"]["template"]["spec"]["containers"])
+        maximum[o["metadata"]["name"]]
+        * sum(cpu(c["resources"]["requests"]["cpu"]) for c in o["spec"]["template"]["spec"]["containers"])
         for o in by_kind(dev, "Deployment")
     )
     [pg] = by_kind(dev, "Cluster")
