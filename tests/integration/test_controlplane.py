@@ -110,19 +110,21 @@ def test_controller_manager_acts_on_deployments_and_hpas(
 
     processes.wait_until(lambda: len(replica_sets()) == 1, 60, "a ReplicaSet for the Deployment", interval=0.5)
     client.apply(in_namespace(hpa, namespace), "wallet-tests")
+    raised = hpa["spec"]["maxReplicas"]  # type: ignore[index]
+    assert raised > hpa["spec"]["minReplicas"]  # type: ignore[index]
     floor = {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
         "metadata": {"name": "wallet-dev-user", "namespace": namespace},
-        "spec": {"minReplicas": 5},
+        "spec": {"minReplicas": raised},
     }
     client.apply(floor, "wallet-scaler")
 
     def scaled() -> bool:
         live = client.get("apps/v1", "Deployment", "wallet-dev-user", namespace) or {}
-        return bool(live.get("spec", {}).get("replicas") == 5)
+        return bool(live.get("spec", {}).get("replicas") == raised)
 
-    processes.wait_until(scaled, 90, "the HPA controller scaling the Deployment to minReplicas 5", interval=0.5)
+    processes.wait_until(scaled, 90, f"the HPA controller scaling the Deployment to minReplicas {raised}", interval=0.5)
     live_hpa = client.get("autoscaling/v2", "HorizontalPodAutoscaler", "wallet-dev-user", namespace) or {}
     managers = {m["manager"] for m in live_hpa["metadata"]["managedFields"]}
     assert {"wallet-tests", "wallet-scaler"} <= managers

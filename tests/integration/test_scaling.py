@@ -166,8 +166,9 @@ def test_floor_rises_before_the_peak_then_holds_and_falls_back_without_prometheu
         60,
         "kube-controller-manager's HPA controller scales the Deployment to the floor",
     )
-    assert f'wallet_operator_scaling_floor{{namespace="{namespace}",policy="transaction",service="{SERVICE}"}} 6.0' in (
-        operator.metrics()
+    assert (
+        f'wallet_operator_scaling_floor{{namespace="{namespace}",policy="transaction",service="{SERVICE}"}} {EXPECTED_FLOOR}.0'
+        in (operator.metrics())
     )
 
     demand.server.stop()
