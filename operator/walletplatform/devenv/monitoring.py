@@ -28,9 +28,6 @@ from walletplatform.clients import kube
 from walletplatform.models import common, promql
 
 FRESH = "3m"
-# Series only kube-state-metrics exports; this machine cannot build it (the Go module proxy answers
-# 403 for k8s.io/kube-state-metrics/v2), so the check reports these queries apart.
-KUBE_STATE_METRICS = re.compile(r"^kube_")
 COMPARISONS = {"==", "!=", ">", "<", ">=", "<="}
 
 
@@ -166,18 +163,13 @@ def _scraped(selector: str) -> str:
 class Report:
     live: list[Expression]
     dead: list[tuple[Expression, str]]  # with why
-    needs_kube_state_metrics: list[Expression]
 
 
 def check(url: str, queries: Sequence[Expression]) -> Report:
     """Run every query on the Prometheus at ``url``; each must return series, and each of its
     selectors must select series scraped in the last FRESH."""
-    live, dead, ksm = [], [], []
+    live, dead = [], []
     for item in queries:
-        selectors = promql.selectors(item.query)
-        if any(KUBE_STATE_METRICS.match(s) for s in selectors):
-            ksm.append(item)
-            continue
         why = "" if not item.must_return or _query(url, item.query) else "returns no series"
         for selector in promql.selectors(item.query, required=True):  # not the 5xx of `errors or vector(0)`
             if not why and not _query(url, f"count(last_over_time({_scraped(selector)}[{FRESH}]))"):
@@ -186,4 +178,4 @@ def check(url: str, queries: Sequence[Expression]) -> Report:
             dead.append((item, why))
         else:
             live.append(item)
-    return Report(live, dead, ksm)
+    return Report(live, dead)

@@ -14,6 +14,7 @@ ETCD_VERSION = "v3.6.16"
 HELM_VERSION = "v3.22.0"
 COREDNS_VERSION = "v1.15.0"
 METRICS_SERVER_VERSION = "v0.8.0"
+KUBE_STATE_METRICS_VERSION = "v2.16.0"
 # The data tier's operators, also the versions whose CRDs devenv.crds installs.
 CNPG_VERSION = "v1.27.1"
 REDIS_OPERATOR_VERSION = "v0.23.0"
@@ -32,6 +33,7 @@ class Binaries:
     kube_proxy: pathlib.Path
     coredns: pathlib.Path
     metrics_server: pathlib.Path
+    kube_state_metrics: pathlib.Path
     helm: pathlib.Path
     pulumi: pathlib.Path
     pulumi_kubernetes: pathlib.Path
@@ -55,6 +57,7 @@ def ensure_binaries() -> Binaries:
             "HELM_VERSION": HELM_VERSION,
             "COREDNS_VERSION": COREDNS_VERSION,
             "METRICS_SERVER_VERSION": METRICS_SERVER_VERSION,
+            "KUBE_STATE_METRICS_VERSION": KUBE_STATE_METRICS_VERSION,
             "CNPG_VERSION": CNPG_VERSION,
             "REDIS_OPERATOR_VERSION": REDIS_OPERATOR_VERSION,
             "PULUMI_VERSION": PULUMI_VERSION,
@@ -72,6 +75,7 @@ def ensure_binaries() -> Binaries:
         kube_proxy=bin_dir / f"kube-proxy-{K8S_VERSION}",
         coredns=bin_dir / f"coredns-{COREDNS_VERSION}",
         metrics_server=bin_dir / f"metrics-server-{METRICS_SERVER_VERSION}",
+        kube_state_metrics=bin_dir / f"kube-state-metrics-{KUBE_STATE_METRICS_VERSION}",
         helm=bin_dir / f"helm-{HELM_VERSION}",
         pulumi=bin_dir / f"pulumi-{PULUMI_VERSION}",
         pulumi_kubernetes=bin_dir / f"pulumi-resource-kubernetes-{PULUMI_K8S_MODULE_VERSION}",
