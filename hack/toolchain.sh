@@ -177,7 +177,7 @@ build_kube_state_metrics() {
   local dir="$WORK/kube-state-metrics-$KUBE_STATE_METRICS_VERSION" module=k8s.io/kube-state-metrics/v2 src
   local pkg=github.com/prometheus/common/version
   mkdir -p "$dir"
-  log "kube-state-metrics $KUBE_STATE_METRICS_VERSION: building (cold build takes about 3 minutes)"
+  log "kube-state-metrics $KUBE_STATE_METRICS_VERSION: building (cold build takes about 2 minutes)"
   src="$(GONOSUMDB=$module module_info "$module@$KUBE_STATE_METRICS_VERSION" Dir "$KUBE_STATE_METRICS_MODULE_SUM")"
   {
     echo "module wallet.local/kube-state-metrics-wrapper"

@@ -68,6 +68,19 @@ def render_wallet_traffic(end: float, days: int = 15, seed: int = 7) -> series.S
     return series.Series(float(times[0]), 60.0, values)
 
 
+def unscheduled(pods: list[dict[str, Any]]) -> list[str]:
+    """A line per pod the scheduler could not place, with its reason: a Postgres join Job on a full
+    node shows in the Cluster's status only as "Creating a new replica"."""
+    lines = []
+    for pod in pods:
+        status = pod.get("status") or {}
+        conditions: list[dict[str, Any]] = status.get("conditions") or []
+        scheduled = next((c for c in conditions if c.get("type") == "PodScheduled"), {})
+        if status.get("phase") == "Pending" and scheduled.get("status") == "False":
+            lines.append(f"pod {pod['metadata']['name']} not scheduled: {scheduled.get('message', '-')}")
+    return lines
+
+
 class Demo:
     def __init__(self, workdir: pathlib.Path, example: pathlib.Path, policies: list[pathlib.Path]) -> None:
         self.workdir = workdir
@@ -246,6 +259,7 @@ class Demo:
             f"RedisCluster {name}-redis: {redis_status.get('state', '-')}; "
             f"{redis_status.get('readyLeaderReplicas', 0)} leaders, {redis_status.get('readyFollowerReplicas', 0)} "
             "followers ready",
+            *unscheduled(self.client.list("v1", "Pod", ns)),
         ]
 
     def check_monitoring(self, say: Any, seconds: float = 50.0) -> tuple[bool, str]:
