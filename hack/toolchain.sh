@@ -74,6 +74,14 @@ if want and info.get("Sum") != want:
 print(info[field])' "$2" "${3:-}"
 }
 
+# wrapper_module NAME GOMOD MODULE VERSION: prints the go.mod of a module that requires MODULE at
+# VERSION and nothing else, on the go version of MODULE's own go.mod (GOMOD), for `go build MODULE/...`.
+wrapper_module() {
+  echo "module wallet.local/$1-wrapper"
+  grep -E '^go ' "$2"
+  echo "require $3 $4"
+}
+
 build_k8s() {
   local missing=()
   for tool in kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet kube-proxy; do
@@ -135,11 +143,7 @@ build_coredns() {
   mkdir -p "$dir"
   log "coredns $COREDNS_VERSION: building with plugins ${COREDNS_PLUGINS[*]}"
   gomod="$(module_info "github.com/coredns/coredns@$COREDNS_VERSION" GoMod)"
-  {
-    echo "module wallet.local/coredns-wrapper"
-    grep -E '^go ' "$gomod"
-    echo "require github.com/coredns/coredns $COREDNS_VERSION"
-  } >"$dir/go.mod"
+  wrapper_module coredns "$gomod" github.com/coredns/coredns "$COREDNS_VERSION" >"$dir/go.mod"
   {
     echo "package main"
     echo "import ("
@@ -179,11 +183,7 @@ build_kube_state_metrics() {
   mkdir -p "$dir"
   log "kube-state-metrics $KUBE_STATE_METRICS_VERSION: building (cold build takes about 2 minutes)"
   src="$(GONOSUMDB=$module module_info "$module@$KUBE_STATE_METRICS_VERSION" Dir "$KUBE_STATE_METRICS_MODULE_SUM")"
-  {
-    echo "module wallet.local/kube-state-metrics-wrapper"
-    grep -E '^go ' "$src/go.mod"
-    echo "require $module $KUBE_STATE_METRICS_VERSION"
-  } >"$dir/go.mod"
+  wrapper_module kube-state-metrics "$src/go.mod" "$module" "$KUBE_STATE_METRICS_VERSION" >"$dir/go.mod"
   cp "$src/go.sum" "$dir/go.sum" && chmod u+w "$dir/go.sum"
   (cd "$dir" && CGO_ENABLED=0 GONOSUMDB=$module GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w \
       -X $pkg.Version=${KUBE_STATE_METRICS_VERSION#v} -X $pkg.Revision=$KUBE_STATE_METRICS_VERSION" \
@@ -199,11 +199,7 @@ build_cnpg() {
   mkdir -p "$dir"
   log "cloudnative-pg $CNPG_VERSION: building cmd/manager (cold build takes about 8 minutes)"
   gomod="$(module_info "github.com/cloudnative-pg/cloudnative-pg@$CNPG_VERSION" GoMod)"
-  {
-    echo "module wallet.local/cnpg-wrapper"
-    grep -E '^go ' "$gomod"
-    echo "require github.com/cloudnative-pg/cloudnative-pg $CNPG_VERSION"
-  } >"$dir/go.mod"
+  wrapper_module cnpg "$gomod" github.com/cloudnative-pg/cloudnative-pg "$CNPG_VERSION" >"$dir/go.mod"
   (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w \
       -X github.com/cloudnative-pg/cloudnative-pg/pkg/versions.buildVersion=${CNPG_VERSION#v} \
       -X github.com/cloudnative-pg/cloudnative-pg/pkg/versions.buildCommit=$CNPG_VERSION" \
@@ -218,11 +214,7 @@ build_redis_operator() {
   mkdir -p "$dir"
   log "redis-operator $REDIS_OPERATOR_VERSION: building (cold build takes about 4 minutes)"
   gomod="$(GONOSUMDB=$module module_info "$module@$REDIS_OPERATOR_VERSION" GoMod "$REDIS_OPERATOR_MODULE_SUM")"
-  {
-    echo "module wallet.local/redis-operator-wrapper"
-    grep -E '^go ' "$gomod"
-    echo "require $module $REDIS_OPERATOR_VERSION"
-  } >"$dir/go.mod"
+  wrapper_module redis-operator "$gomod" "$module" "$REDIS_OPERATOR_VERSION" >"$dir/go.mod"
   (cd "$dir" && CGO_ENABLED=0 GONOSUMDB=$module GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" \
       -o "$BIN/redis-operator-$REDIS_OPERATOR_VERSION" "$module/cmd")
   log "built $BIN/redis-operator-$REDIS_OPERATOR_VERSION"
