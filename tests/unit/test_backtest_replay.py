@@ -5,10 +5,12 @@ plain computation it replaces."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from walletplatform import catalog
-from walletplatform.backtest import run
+from walletplatform.backtest import hpa, run, trace, workers
 from walletplatform.forecast import series
 from walletplatform.models import scaling
 from walletplatform.scaling import predictive
@@ -89,3 +91,63 @@ def test_origins_a_gap_left_unscored_are_not_replayed_again_by_the_next_refresh(
     second = predictive.build_outlook(spec, forecaster, data.until(later), later, first)
     assert forecaster.calls == 1  # the window's forecast only: no origin is new and none is retried
     assert (second.replays, second.unscored) == (first.replays, first.unscored)
+
+
+@pytest.mark.parametrize("replicas", [0, 1, 2, 7, 20])
+def test_recommends_current_is_the_simulators_own_arithmetic(replicas: int) -> None:
+    rng = np.random.default_rng(replicas)
+    capacity, target = 10.0, 0.7
+    # around the count's own demand (the tolerance's edges) and far from it, NaN and zero included
+    centre = max(1, replicas) * capacity * target
+    demand = np.concatenate([centre * rng.uniform(0.8, 1.2, 4000), rng.uniform(0, 400, 1000), [np.nan, 0.0]])
+    behavior = catalog.load_catalog()["transaction"].behavior
+    simulator = hpa.HpaSimulator(behavior, 50, target, capacity, 120.0, replicas=replicas)  # every pod ready
+    expected = [simulator._raw_desired(0.0, value) == replicas for value in demand.tolist()]
+    assert hpa.recommends_current(demand, replicas, capacity, target).tolist() == expected
+    assert replicas == 0 or 0 < sum(expected) < len(expected)  # both outcomes are exercised (none ready: all hold)
+
+
+def test_settled_stretches_passed_in_one_step_score_as_sync_by_sync(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = seeded_trace()
+    held = series.Series(data.start, 1800.0, data.values[::30])  # 30-minute buckets, as the taxi trace
+    replay = run.prepare(trace.per_minute(held))
+    service = catalog.load_catalog()["transaction"]
+    config = run.Config(service=service, capacity=run.capacity_for_peak(held, 20, 0.7))
+    floors = [1 + (m // 97) % 4 for m in range(len(replay.times))]  # a floor that changes now and then
+    holds = []
+    hold = hpa.HpaSimulator.hold
+    monkeypatch.setattr(hpa.HpaSimulator, "hold", lambda self, now: holds.append(now) or hold(self, now))
+    for minute_floors in ([service.min_replicas] * len(replay.times), floors):
+        fast = run.simulate(replay, config, minute_floors, 40)
+        skipped = len(holds)
+        monkeypatch.setattr(run, "SKIP_MIN_MINUTES", len(replay.times) + 1)  # never skip: sync by sync
+        slow = run.simulate(replay, config, minute_floors, 40)
+        monkeypatch.setattr(run, "SKIP_MIN_MINUTES", 4)
+        assert skipped > 10 and len(holds) == skipped  # stretches were skipped, and only in the fast run
+        holds.clear()
+        assert dataclasses.asdict(fast) == dataclasses.asdict(slow)
+
+
+def test_replays_on_every_core_give_the_figures_of_one_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = series.Series(seeded_trace().start, 60.0, seeded_trace().values[: 10 * 1440])
+    service = catalog.load_catalog()["transaction"]
+    config = run.Config(service=service, capacity=run.capacity_for_peak(data, 20, 0.7))
+    results = []
+    for cores in (1, 2):
+        monkeypatch.setattr(workers, "usable_cores", lambda cores=cores: cores)
+        with workers.Workers(None) as pool:
+            assert (pool._pool is None) == (cores == 1)
+        results.append(run.run(data, config))
+    assert results[0] == results[1]
+
+
+def _fails(shared: object, message: str) -> None:
+    raise ValueError(message)
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_a_call_that_fails_in_a_worker_raises_from_its_result(cores: int) -> None:
+    with workers.Workers(None, count=cores) as pool:
+        future = pool.submit(_fails, "no")
+        with pytest.raises(ValueError, match="no"):
+            future.result()

@@ -9,9 +9,10 @@ current target, how many replica-hours does each other strategy need?"""
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 
-from walletplatform.backtest import run
+from walletplatform.backtest import run, workers
 from walletplatform.forecast import registry, series
 
 TARGETS = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -67,17 +68,22 @@ def sweep(
     for target in targets:
         at_target = dataclasses.replace(config, target=target)
         sized[target] = (at_target, run.max_replicas(at_target, run.needed_replicas(replay, config.capacity, target)))
-    points = [
-        _point("reactive", target, None, run.simulate(replay, at, [low] * len(replay.times), high))
-        for target, (at, high) in sized.items()
-    ]
-    for strategy, naive in (("predictive", False), ("naive", True)):
-        grid = [(target, headroom) for target in targets for headroom in headrooms]
-        specs = [(run.predictive_spec(sized[t][0], naive=naive, headroom=h), sized[t][1]) for t, h in grid]
-        forecaster = registry.FORECASTERS[specs[0][0].forecaster]
-        for (target, headroom), floors in zip(grid, run.engine_floors(replay, specs, forecaster, low), strict=True):
-            at, high = sized[target]
-            points.append(_point(strategy, target, headroom, run.simulate(replay, at, floors, high)))
+    with workers.Workers(replay) as pool:
+        replayed: list[tuple[str, float, float | None, concurrent.futures.Future[run.Score]]] = [
+            ("reactive", target, None, pool.submit(run.simulate, at, [low] * len(replay.times), high))
+            for target, (at, high) in sized.items()
+        ]
+        decided = []
+        for strategy, naive in (("predictive", False), ("naive", True)):
+            grid = [(target, headroom) for target in targets for headroom in headrooms]
+            specs = [(run.predictive_spec(sized[t][0], naive=naive, headroom=h), sized[t][1]) for t, h in grid]
+            forecaster = registry.FORECASTERS[specs[0][0].forecaster]
+            decided.append((strategy, grid, pool.submit(run.engine_floors, specs, forecaster, low)))
+        for strategy, grid, future in decided:
+            for (target, headroom), floors in zip(grid, future.result(), strict=True):
+                at, high = sized[target]
+                replayed.append((strategy, target, headroom, pool.submit(run.simulate, at, floors, high)))
+        points = [_point(strategy, target, headroom, score.result()) for strategy, target, headroom, score in replayed]
     return summarise(points, config.target, len(replay.scored_demand))
 
 

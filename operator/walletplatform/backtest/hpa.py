@@ -8,7 +8,10 @@ start-up; on scale-down, pods that are not ready go first.
 
 Made for replays of millions of syncs: pods are kept sorted by when they become ready, and each
 stabilisation window keeps only the recommendations that can still be its extreme (a monotonic
-queue), so a sync costs the same whatever the windows' lengths."""
+queue), so a sync costs the same whatever the windows' lengths. A settled HPA (both windows hold only
+the current count, every pod ready) stays settled through every sync that recommends that count under
+a minReplicas no higher: ``settled`` and ``hold`` let a replay pass such stretches in one step, and
+``recommends_current`` finds where they end."""
 
 from __future__ import annotations
 
@@ -17,6 +20,10 @@ import collections
 import dataclasses
 import math
 
+import numpy as np
+import numpy.typing as npt
+
+from walletplatform.forecast import series
 from walletplatform.models import service
 
 TOLERANCE = 0.1
@@ -94,6 +101,22 @@ class HpaSimulator:
         least_change = min if up else max
         return (most_change if direction.select_policy == service.SelectPolicy.MAX else least_change)(limits)
 
+    def settled(self, now: float) -> bool:
+        """Whether the state at ``now`` is one that a sync recommending the current count leaves as it is
+        (but for the windows' timestamps): both windows hold only this count and every pod is ready."""
+        lows, highs, replicas = self.lows, self.highs, self.replicas
+        return (
+            len(lows) == 1 == len(highs)
+            and lows[0][1] == replicas == highs[0][1]
+            and replicas <= self.max_replicas
+            and (not self.pods or self.pods[-1] <= now)
+        )
+
+    def hold(self, now: float) -> None:
+        """What the syncs up to ``now`` did to a ``settled`` HPA whose every recommendation was the current
+        count and whose minReplicas stayed at most it: they renewed the windows' one entry."""
+        self.lows[0] = self.highs[0] = (now, self.replicas)
+
     def sync(self, now: float, demand: float, min_replicas: int) -> None:
         """One HPA sync at ``now`` with the (stale) demand the metrics pipeline reports."""
         desired = self._raw_desired(now, demand)
@@ -140,3 +163,16 @@ class HpaSimulator:
         else:
             del self.pods[replicas:]  # ready (earliest) first; remove the latest, i.e. the unready ones
         self.replicas = replicas
+
+
+def recommends_current(demand: series.Array, replicas: int, capacity: float, target: float) -> npt.NDArray[np.bool_]:
+    """Where a sync reading ``demand`` with all of ``replicas`` pods ready recommends ``replicas``: the
+    arithmetic of ``_raw_desired`` (ready == replicas), element-wise and in the same order of operations."""
+    if replicas == 0:
+        return np.ones(demand.shape, dtype=np.bool_)
+    with np.errstate(invalid="ignore"):
+        ratio = demand / capacity / replicas / target
+        within: npt.NDArray[np.bool_] = (
+            np.isnan(demand) | (np.abs(ratio - 1) <= TOLERANCE) | (np.ceil(ratio * replicas) == replicas)
+        )
+    return within

@@ -7,6 +7,8 @@ outlook rebuilt every ``refresh`` from the history before that instant."""
 
 from __future__ import annotations
 
+import bisect
+import concurrent.futures
 import dataclasses
 import math
 import warnings
@@ -14,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from walletplatform.backtest import hpa, trace
+from walletplatform.backtest import hpa, trace, workers
 from walletplatform.forecast import base, registry, series
 from walletplatform.models import errors, scaling, service
 from walletplatform.scaling import decide, predictive, schedule
@@ -128,10 +130,36 @@ class Replay:
     stale: tuple[list[float], list[float], list[float], list[float]]
     scored: list[bool]
     values: list[float]
+    _memo: dict[tuple[object, ...], object] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @property
     def scored_demand(self) -> list[float]:
         return [value for value, ok in zip(self.values, self.scored, strict=True) if ok]
+
+    def steady_until(self, first: int, replicas: int, capacity: float, target: float) -> int:
+        """The first minute from ``first`` on with a sync that, all of ``replicas`` pods ready, would not
+        recommend ``replicas`` (``len(times)`` when there is none). One pass over the trace per count."""
+        key = ("breaks", replicas, capacity, target)
+        if key not in self._memo:
+            if ("syncs",) not in self._memo:
+                self._memo[("syncs",)] = np.array(self.stale, dtype=np.float64).T  # (minute, sync)
+            syncs: series.Array = self._memo[("syncs",)]  # type: ignore[assignment]
+            holding = hpa.recommends_current(syncs, replicas, capacity, target).all(axis=1)
+            self._memo[key] = np.flatnonzero(~holding).tolist()
+        breaks: list[int] = self._memo[key]  # type: ignore[assignment]
+        k = bisect.bisect_left(breaks, first)
+        return breaks[k] if k < len(breaks) else len(self.times)
+
+    def scored_between(self, first: int, end: int) -> tuple[int, series.Array]:
+        """How many minutes of [first, end) are scored, and the demand of those (NaN for the others)."""
+        if ("scored",) not in self._memo:
+            self._memo[("scored",)] = (
+                np.concatenate([[0], np.cumsum(self.scored)]).tolist(),
+                np.where(self.scored, self.values, np.nan),
+            )
+        scored: tuple[list[int], series.Array] = self._memo[("scored",)]  # type: ignore[assignment]
+        counts, demand = scored
+        return counts[end] - counts[first], demand[first:end]
 
 
 def prepare(data: series.Series) -> Replay:
@@ -215,8 +243,17 @@ def engine_floors(
     return floors
 
 
+# Settled stretches shorter than this many minutes are replayed sync by sync: passing them in one step
+# costs more than it saves. Either way the figures are the same.
+SKIP_MIN_MINUTES = 4
+
+
 def simulate(replay: Replay, config: Config, floors: list[int], high: int) -> Score:
-    """Replay the HPA (at ``config.target``) with minReplicas following ``floors``; score the minutes."""
+    """Replay the HPA (at ``config.target``) with minReplicas following ``floors``; score the minutes.
+
+    Where the HPA is settled and every sync of the coming minutes recommends its current count under a
+    floor no higher, those minutes change nothing but the windows' timestamps: they are passed in one
+    step (``HpaSimulator.hold``) and scored together, with the same figures as sync by sync."""
     simulator = hpa.HpaSimulator(
         config.service.behavior,
         high,
@@ -227,14 +264,34 @@ def simulate(replay: Replay, config: Config, floors: list[int], high: int) -> Sc
     )
     score = Score()
     sync, (stale0, stale1, stale2, stale3) = simulator.sync, replay.stale
-    for i, now in enumerate(replay.times):  # four 15 s syncs per minute
-        sync(now, stale0[i], floors[i])
-        sync(now + hpa.SYNC, stale1[i], floors[i])
-        sync(now + 2 * hpa.SYNC, stale2[i], floors[i])
-        sync(now + 3 * hpa.SYNC, stale3[i], floors[i])
-        if replay.scored[i]:
-            score.add(replay.values[i], simulator.replicas, simulator.ready(now + 30), config.capacity)
-            score.floors.append(floors[i])
+    times, scored, values, capacity = replay.times, replay.scored, replay.values, config.capacity
+    changes = [i for i in range(1, len(floors)) if floors[i] != floors[i - 1]]
+    i, n = 0, len(times)
+    while i < n:  # four 15 s syncs per minute
+        now, floor = times[i], floors[i]
+        sync(now, stale0[i], floor)
+        sync(now + hpa.SYNC, stale1[i], floor)
+        sync(now + 2 * hpa.SYNC, stale2[i], floor)
+        sync(now + 3 * hpa.SYNC, stale3[i], floor)
+        if scored[i]:
+            score.add(values[i], simulator.replicas, simulator.ready(now + 30), capacity)
+            score.floors.append(floor)
+        i += 1
+        replicas = simulator.replicas
+        if i == n or floors[i] > replicas or not simulator.settled(now + 3 * hpa.SYNC):
+            continue
+        k = bisect.bisect_right(changes, i)
+        end = min(changes[k] if k < len(changes) else n, replay.steady_until(i, replicas, capacity, config.target))
+        if end - i < SKIP_MIN_MINUTES:
+            continue
+        count, demand = replay.scored_between(i, end)
+        ready_capacity = replicas * capacity
+        score.replica_minutes += replicas * count
+        score.saturated_minutes += int(np.count_nonzero(demand > ready_capacity))
+        score.ready_capacity += [ready_capacity] * count
+        score.floors += [floors[i]] * count
+        simulator.hold(times[end - 1] + 3 * hpa.SYNC)
+        i = end
     score.actions = simulator.actions
     return score
 
@@ -264,11 +321,16 @@ def run(data: series.Series, config: Config) -> dict[str, object]:
         floors["schedule"] = [
             int(max(hourly[int(now // 3600) % 24], hourly[int((now + lead) // 3600) % 24])) for now in replay.times
         ]
-    (floors["predictive"],) = engine_floors(replay, [(spec, high)], registry.FORECASTERS[spec.forecaster], low)
-    (floors["naive"],) = engine_floors(replay, [(naive_spec, high)], registry.FORECASTERS["seasonal-naive"], low)
-    scores = {
-        name: simulate(replay, config, floors[name], high) for name in ("reactive", "schedule", "predictive", "naive")
-    }
+    with workers.Workers(replay) as pool:
+        decided = {
+            pool.submit(engine_floors, [(s, high)], registry.FORECASTERS[s.forecaster], low): name
+            for name, s in (("predictive", spec), ("naive", naive_spec))
+        }
+        replayed = {name: pool.submit(simulate, config, floors[name], high) for name in ("reactive", "schedule")}
+        for future in concurrent.futures.as_completed(decided):
+            (floors[decided[future]],) = future.result()
+            replayed[decided[future]] = pool.submit(simulate, config, floors[decided[future]], high)
+        scores = {name: replayed[name].result() for name in ("reactive", "schedule", "predictive", "naive")}
     scored_demand = replay.scored_demand
     static = max(low, int(np.nanmax(needed)))
     scores["static"], scores["oracle"] = Score(), Score()

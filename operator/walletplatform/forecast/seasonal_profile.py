@@ -34,19 +34,22 @@ class SeasonalProfile:
             # Too few weeks: borrow recent days, at the price of mixing weekdays with weekends.
             lags += [history.steps(k * series.DAY) for k in range(1, self.days + 1)]
         half = round(self.spread / history.step)
-        offsets = np.array([lag - j for lag in lags for j in range(-half, half + 1)])
+        offsets = (np.array(lags)[:, None] - np.arange(-half, half + 1)[None, :]).ravel()
         source = targets[None, :] - offsets[:, None]
+        if len(history) == 0:
+            return np.full(source.shape, np.nan)
         ok = (source >= 0) & (source < len(history))
-        samples = np.full(source.shape, np.nan)
-        samples[ok] = history.values[source[ok]]
-        return samples
+        return np.where(ok, history.values[np.clip(source, 0, len(history) - 1)], np.nan)
 
     def forecast(self, history: series.Series, horizon: int) -> series.Array:
         n = len(history)
-        peak = series.column_quantiles(self._samples(history, n + np.arange(horizon)), self.quantile)
         window = min(n, history.steps(self.level_window))
         recent = np.arange(n - window, n)
-        expected = series.column_quantiles(self._samples(history, recent), 0.5)
+        # The forecast's columns and the recent ones the level compares with, in one matrix and one sort.
+        targets = np.concatenate([n + np.arange(horizon), recent])
+        quantiles = np.concatenate([np.full(horizon, self.quantile), np.full(window, 0.5)])
+        profile = series.column_quantiles(self._samples(history, targets), quantiles)
+        peak, expected = profile[:horizon], profile[horizon:]
         actual = history.values[recent]
         both = ~np.isnan(expected) & ~np.isnan(actual)
         ratio = 1.0

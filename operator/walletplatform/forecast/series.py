@@ -45,8 +45,9 @@ class Series:
 
     def covered(self) -> float:
         """Seconds from the first usable (non-NaN) sample to the end: how far back history reaches."""
-        usable = np.flatnonzero(~np.isnan(self.values))
-        return 0.0 if usable.size == 0 else float(len(self.values) - usable[0]) * self.step
+        usable = ~np.isnan(self.values)
+        first = int(np.argmax(usable))  # the first True, or 0 when there is none
+        return 0.0 if usable.size == 0 or not usable[first] else float(len(self.values) - first) * self.step
 
     def tail(self, seconds: float) -> Series:
         """The last ``seconds`` of history."""
@@ -80,9 +81,10 @@ def rolling_mean(values: Array, half_width: int) -> Array:
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
-def column_quantiles(samples: Array, q: float) -> Array:
+def column_quantiles(samples: Array, q: float | Array) -> Array:
     """The ``q`` quantile of each column ignoring NaN (linear interpolation, like ``np.nanquantile``),
-    NaN for an all-NaN column. One sort of the matrix: ``np.nanquantile`` loops over columns in Python."""
+    NaN for an all-NaN column; ``q`` is one for all columns or one per column. One sort of the matrix:
+    ``np.nanquantile`` loops over columns in Python."""
     ordered = np.sort(samples, axis=0)  # NaN sorts last
     counts = np.count_nonzero(~np.isnan(samples), axis=0)
     position = q * np.maximum(counts - 1, 0)

@@ -121,7 +121,10 @@ def decide(
         else:
             reasons.append(f"predictive not applied: {forecast.reason}")
 
-    source = max(SOURCES_BY_PRIORITY, key=lambda s: (inputs.get(s, -1), -SOURCES_BY_PRIORITY.index(s)))
+    source = ""
+    for name in SOURCES_BY_PRIORITY:  # the highest input; among equals, the first by priority
+        if name in inputs and (not source or inputs[name] > inputs[source]):
+            source = name
     desired = inputs[source]
     if trouble is not None:
         reasons.append(f"prometheus: {trouble}")

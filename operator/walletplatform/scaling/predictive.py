@@ -83,8 +83,11 @@ def replay(
         if origin in before:
             replays.append(before[origin])
             continue
+        if origin in unscored:
+            skipped.add(origin)
+            continue
         past = history.until(origin)
-        if origin in unscored or len(past) == 0:
+        if len(past) == 0:
             skipped.add(origin)
             continue
         predicted = forecaster.forecast(past, width)

@@ -1,0 +1,61 @@
+"""The independent replays of one backtest (each strategy's floors, each simulated HPA) run on every
+core this process may use: forked workers that inherit the replay instead of receiving a copy of it.
+
+With one core, or where fork is not available, calls run in this process, one after the other; the
+figures are the same either way (every call is a pure function of its arguments)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+Shared = TypeVar("Shared")
+Result = TypeVar("Result")
+
+_inherited: dict[str, Any] = {}  # in a worker: what the pool was made with
+
+
+def _inherit(shared: object) -> None:
+    _inherited["shared"] = shared
+
+
+def _call(function: Callable[..., Result], *args: object) -> Result:
+    return function(_inherited["shared"], *args)
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+class Workers(Generic[Shared]):
+    """``submit(function, *args)`` runs ``function(shared, *args)`` in a worker; a context manager."""
+
+    def __init__(self, shared: Shared, count: int | None = None) -> None:
+        self._shared = shared
+        count = usable_cores() if count is None else count
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        if count > 1 and "fork" in multiprocessing.get_all_start_methods():
+            # Forked: the initializer's argument is inherited, not pickled, so a year of minutes is not copied.
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                count, mp_context=multiprocessing.get_context("fork"), initializer=_inherit, initargs=(shared,)
+            )
+
+    def submit(self, function: Callable[..., Result], *args: object) -> concurrent.futures.Future[Result]:
+        if self._pool is not None:
+            return self._pool.submit(_call, function, *args)
+        future: concurrent.futures.Future[Result] = concurrent.futures.Future()
+        try:
+            future.set_result(function(self._shared, *args))
+        except Exception as error:  # raised by result(), as from a worker
+            future.set_exception(error)
+        return future
+
+    def __enter__(self) -> Workers[Shared]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
