@@ -3,10 +3,11 @@
 Runs ``walletctl backtest --json`` with the README's flags (``--peak-replicas 20 --target 0.7
 --startup 120s``) on the three traces in ../shared/traces and on a year of synthetic 1-minute demand
 (daily and weekly shape, noise, bursts, gaps; seeded), as a user runs it: a fresh process each time,
-so the figures include reading the CSV and starting Python. Prints per run the wall time, the CPU
-time of the process (user + system; less sensitive to other work on the machine than wall time), the
-minutes replayed per second of CPU and the predictive strategy's figures (so a change in speed that
-changes results shows), then one JSON object as the last line."""
+so the figures include reading the CSV and starting Python. Each input runs twice: with the default
+``--jobs`` (every usable core) and with ``--jobs 1`` (one process). Prints per run the wall time, the
+CPU time of the process and its workers (user + system; less sensitive to other work on the machine
+than wall time), the minutes replayed per second of CPU and the predictive strategy's figures (so a
+change in speed that changes results shows), then one JSON object as the last line."""
 
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ def synthetic_year(path: pathlib.Path, seed: int = 11) -> None:
 
 def measure(args: list[str]) -> dict[str, object]:
     command = [str(ROOT / ".venv" / "bin" / "walletctl"), "backtest", *args, *FLAGS]
+    # wait4's usage of the child includes the workers it forked and waited for
     with tempfile.TemporaryFile() as errors:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors)
@@ -89,15 +91,15 @@ def main() -> int:
                 path = pathlib.Path(scratch) / "year.csv"
                 synthetic_year(path)
                 flags = ["--trace", str(path)]  # noqa: PLW2901 - the file exists only now
-            figures[name] = measure(flags)
-            f = figures[name]
-            print(
-                f"{name:<10} wall {f['wall_s']:>7.2f} s  cpu {f['cpu_s']:>7.2f} s  "
-                f"{f['minutes_scored']:>7} minutes  {f['minutes_per_cpu_s']:>6} min/cpu-s  "
-                f"predictive {f['predictive']}",
-                flush=True,
-            )
-    print(json.dumps({"cpus": os.cpu_count(), "runs": figures}))
+            for jobs, extra in (("all", []), ("1", ["--jobs", "1"])):
+                figures[f"{name} jobs={jobs}"] = f = measure(flags + extra)
+                print(
+                    f"{name:<10} jobs={jobs:<4} wall {f['wall_s']:>7.2f} s  cpu {f['cpu_s']:>7.2f} s  "
+                    f"{f['minutes_scored']:>7} minutes  {f['minutes_per_cpu_s']:>6} min/cpu-s  "
+                    f"predictive {f['predictive']}",
+                    flush=True,
+                )
+    print(json.dumps({"cpus": len(os.sched_getaffinity(0)), "runs": figures}))
     return 0
 
 

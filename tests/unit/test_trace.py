@@ -183,6 +183,7 @@ def test_a_30_minute_trace_backtests_like_the_same_demand_written_per_minute(
             ["--peak-replicas: must be in [1, 10000]", "--target: must be in (0, 1]"],
         ),
         (["--capacity-per-replica", "-1"], ["--capacity-per-replica: must be > 0"]),
+        (["--peak-replicas", "5", "--jobs", "0"], ["--jobs: must be in [1, 64]"]),
         (
             ["--peak-replicas", "5", "--capacity-per-replica", "3"],
             ["--capacity-per-replica/--peak-replicas: give exactly one"],

@@ -59,6 +59,7 @@ def sweep(
     config: run.Config,
     targets: tuple[float, ...] = TARGETS,
     headrooms: tuple[float, ...] = HEADROOMS,
+    jobs: int | None = None,
 ) -> dict[str, object]:
     """Every strategy's points, fronts and the comparison at the team's current target (``config.target``)."""
     replay = run.prepare(data)
@@ -68,7 +69,7 @@ def sweep(
     for target in targets:
         at_target = dataclasses.replace(config, target=target)
         sized[target] = (at_target, run.max_replicas(at_target, run.needed_replicas(replay, config.capacity, target)))
-    with workers.Workers(replay) as pool:
+    with workers.Workers(replay, jobs) as pool:
         replayed: list[tuple[str, float, float | None, concurrent.futures.Future[run.Score]]] = [
             ("reactive", target, None, pool.submit(run.simulate, at, [low] * len(replay.times), high))
             for target, (at, high) in sized.items()

@@ -296,8 +296,9 @@ def simulate(replay: Replay, config: Config, floors: list[int], high: int) -> Sc
     return score
 
 
-def run(data: series.Series, config: Config) -> dict[str, object]:
-    """Score every strategy on one trace; the JSON shape of ``walletctl backtest --json``.
+def run(data: series.Series, config: Config, jobs: int | None = None) -> dict[str, object]:
+    """Score every strategy on one trace; the JSON shape of ``walletctl backtest --json``. ``jobs``:
+    how many replays run at once (``workers.Workers``; the usable cores by default).
 
     Demand is replayed minute by minute and the engine forecasts from that 1-minute history, as it
     would from Prometheus at a policy's default step, whatever the trace's own resolution."""
@@ -321,7 +322,7 @@ def run(data: series.Series, config: Config) -> dict[str, object]:
         floors["schedule"] = [
             int(max(hourly[int(now // 3600) % 24], hourly[int((now + lead) // 3600) % 24])) for now in replay.times
         ]
-    with workers.Workers(replay) as pool:
+    with workers.Workers(replay, jobs) as pool:
         decided = {
             pool.submit(engine_floors, [(s, high)], registry.FORECASTERS[s.forecaster], low): name
             for name, s in (("predictive", spec), ("naive", naive_spec))

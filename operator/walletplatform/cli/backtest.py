@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 
 from walletplatform import catalog
-from walletplatform.backtest import frontier, run, trace
+from walletplatform.backtest import frontier, run, trace, workers
 from walletplatform.cli import io, plots
 from walletplatform.clients import prometheus
 from walletplatform.forecast import series
@@ -27,6 +27,7 @@ from walletplatform.scaling import demand as demand_history
 # are chunked by the adapter, but an unbounded --since/--step pair must not become millions of them.
 MAX_PROMETHEUS_POINTS = 2_000_000
 EXIT_SOURCE_TROUBLE = 1
+MAX_JOBS = 64  # processes; more than any machine here has cores
 
 
 def _check_flags(args: argparse.Namespace) -> None:
@@ -36,6 +37,8 @@ def _check_flags(args: argparse.Namespace) -> None:
         problems.append(errors.Problem(path="--capacity-per-replica/--peak-replicas", message="give exactly one"))
     if args.capacity_per_replica is not None and not args.capacity_per_replica > 0:
         problems.append(errors.Problem(path="--capacity-per-replica", message="must be > 0"))
+    if args.jobs is not None and not 1 <= args.jobs <= MAX_JOBS:
+        problems.append(errors.Problem(path="--jobs", message=f"must be in [1, {MAX_JOBS}]"))
     if args.peak_replicas is not None and not 1 <= args.peak_replicas <= run.MAX_REPLICAS:
         problems.append(errors.Problem(path="--peak-replicas", message=f"must be in [1, {run.MAX_REPLICAS}]"))
     if not 0 < args.target <= 1:
@@ -86,7 +89,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     )
     if args.frontier:
         return _frontier(args, demand, config, notes)
-    result = run.run(demand, config)
+    result = run.run(demand, config, jobs=args.jobs)
     curves = result.pop("_series")
     result["meta"]["trace_notes"] = notes  # type: ignore[index]
     result["meta"]["trace_step_s"] = native.step  # type: ignore[index]
@@ -107,7 +110,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def _frontier(args: argparse.Namespace, demand: series.Series, config: run.Config, notes: list[str]) -> int:
-    result = frontier.sweep(demand, config, args.targets, args.headrooms)
+    result = frontier.sweep(demand, config, args.targets, args.headrooms, jobs=args.jobs)
     result["meta"] |= {"capacity_per_replica": round(config.capacity, 4), "trace_notes": notes}  # type: ignore[operator]
     if args.plot:
         plots.frontier(args.plot, result)
@@ -293,6 +296,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--catalog", type=pathlib.Path, default=catalog.DEFAULT_DIR)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        help=f"replays run at once, each in its own process (default: the usable cores, here {workers.usable_cores()})",
+    )
     parser.add_argument(
         "--plot", help="write a PNG: the replay (overview and worst windows), or with --frontier the frontier"
     )

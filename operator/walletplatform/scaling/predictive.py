@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 from datetime import timedelta
 
 import numpy as np
@@ -146,7 +147,7 @@ class Outlook:
     window: float
     unscored: frozenset[float] = frozenset()  # recent origins a gap left without a replay
     # What every decision until the next refresh asks again of the same outlook, computed once.
-    _memo: dict[tuple[object, ...], object] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    _memo: dict[object, object] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     def accuracy(self, spec: scaling.Predictive, static_min: int) -> Accuracy | None:
         """``accuracy`` of this outlook's replays, once per sizing."""
@@ -157,21 +158,16 @@ class Outlook:
 
     def peak(self, first: int, width: int) -> tuple[int, float] | None:
         """The first highest forecast of ``values[first:first + width]`` as (index, value), None when that
-        slice is empty or all NaN. The peaks of every ``first`` are found in one pass per width."""
-        key = ("peak", width)
-        if key not in self._memo:
-            padded = np.concatenate([self.values, np.full(width - 1, np.nan)])
-            windows = padded[np.arange(len(self.values))[:, None] + np.arange(width)]
-            usable = ~np.all(np.isnan(windows), axis=1)
-            index = np.zeros(len(windows), dtype=np.int64)
-            if np.any(usable):
-                index[usable] = np.nanargmax(windows[usable], axis=1)
-            best = windows[np.arange(len(windows)), index]
-            self._memo[key] = (usable.tolist(), index.tolist(), best.tolist())
-        usable, index, best = self._memo[key]  # type: ignore[misc]
-        if first >= len(usable) or not usable[first]:
-            return None
-        return first + index[first], best[first]
+        slice is empty or all NaN."""
+        if "values" not in self._memo:
+            self._memo["values"] = self.values.tolist()  # a few dozen values, read by every decision
+        values: list[float] = self._memo["values"]  # type: ignore[assignment]
+        best: tuple[int, float] | None = None
+        for index in range(first, min(first + width, len(values))):
+            value = values[index]
+            if not math.isnan(value) and (best is None or value > best[1]):
+                best = (index, value)
+        return best
 
 
 def build_outlook(
@@ -195,7 +191,11 @@ def build_outlook(
     ):
         known, unscored = previous.replays, previous.unscored
     replays, unscored = replay(forecaster, history, window, known, unscored)
-    return Outlook(now, history.step, values, history.covered(), replays, forecaster.name, window, unscored)
+    outlook = Outlook(now, history.step, values, history.covered(), replays, forecaster.name, window, unscored)
+    if previous is not None and len(replays) == len(known) and all(map(operator.is_, replays, known)):
+        # The same replays (no origin is new since the previous refresh): the same accuracy per sizing.
+        outlook._memo.update((k, v) for k, v in previous._memo.items() if isinstance(k, tuple) and k[0] == "accuracy")
+    return outlook
 
 
 def forecast_floor(spec: scaling.Predictive, outlook: Outlook, now: float, static_min: int = 0) -> Forecast:
