@@ -1,14 +1,16 @@
 """The independent replays of one backtest (each strategy's floors, each simulated HPA) run on every
 core this process may use: forked workers that inherit the replay instead of receiving a copy of it.
 
-With one core, or where fork is not available, calls run in this process, one after the other; the
-figures are the same either way (every call is a pure function of its arguments)."""
+With one core, where fork is not available, or when this process runs other threads, calls run in
+this process, one after the other; the figures are the same either way (every call is a pure function
+of its arguments)."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -37,7 +39,8 @@ class Workers(Generic[Shared]):
         self._shared = shared
         count = usable_cores() if count is None else count
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
-        if count > 1 and "fork" in multiprocessing.get_all_start_methods():
+        # Forking a process with other threads can copy a lock one of them holds: then stay in this one.
+        if count > 1 and threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
             # Forked: the initializer's argument is inherited, not pickled, so a year of minutes is not copied.
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 count, mp_context=multiprocessing.get_context("fork"), initializer=_inherit, initargs=(shared,)
