@@ -17,7 +17,7 @@ from walletplatform.scaling import demand, predictive, schedule
 SOURCES_BY_PRIORITY = ("override", "schedule", "predictive", "static")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class ServiceState:
     """Live state of one service, read by the adapter from the HPA and Deployment."""
 
@@ -28,7 +28,7 @@ class ServiceState:
     current_replicas: int | None = None
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Memory:
     """What the engine remembers between decisions (kept in the ScalingPolicy's status)."""
 
@@ -38,7 +38,7 @@ class Memory:
     last_good_at: datetime | None = None
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Decision:
     service: str
     floor: int

@@ -20,7 +20,7 @@ REPLAY_ORIGINS = 48
 REPLAY_SPACING = 3600.0
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Forecast:
     """What the forecaster said and whether it is used."""
 
@@ -47,7 +47,7 @@ def forecast_window(forecaster: base.Forecaster, history: series.Series, start: 
     return forecaster.forecast(history, gap + steps)[gap:]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Replay:
     """At one recent origin: the forecast window's peak, made from the history before the origin, and
     the peak demand that came."""
@@ -101,7 +101,7 @@ def replay(
     return tuple(replays), frozenset(skipped)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Accuracy:
     """The replayed floors against the floors demand needed, in replicas above the static minimum.
 
@@ -134,7 +134,7 @@ def accuracy(replays: tuple[Replay, ...], spec: scaling.Predictive, static_min: 
     )
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Outlook:
     """A forecast made once per refresh from one history query, sliced by every decision until the next."""
 
