@@ -11,8 +11,10 @@ while the profile's shape still says a ramp is coming. NaN gaps are skipped, nev
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
+import numpy.typing as npt
 
 from walletplatform.forecast import series
 
@@ -29,17 +31,27 @@ class SeasonalProfile:
 
     def _samples(self, history: series.Series, targets: np.ndarray) -> series.Array:
         """Matrix (samples x targets) of same-phase raw values from past days and weeks."""
-        lags = [history.steps(k * series.WEEK) for k in range(1, self.weeks + 1)]
-        if len(history) * history.step < self.weeks * series.WEEK:
-            # Too few weeks: borrow recent days, at the price of mixing weekdays with weekends.
-            lags += [history.steps(k * series.DAY) for k in range(1, self.days + 1)]
-        half = round(self.spread / history.step)
-        offsets = (np.array(lags)[:, None] - np.arange(-half, half + 1)[None, :]).ravel()
-        source = targets[None, :] - offsets[:, None]
+        # Too few weeks: borrow recent days, at the price of mixing weekdays with weekends.
+        borrow = len(history) * history.step < self.weeks * series.WEEK
+        offsets = self._offsets(history.step, borrow)
+        # Built one target per row and returned transposed: each target's samples are contiguous, which
+        # is the axis the quantiles sort along.
+        source = targets[:, None] - offsets[None, :]
         if len(history) == 0:
-            return np.full(source.shape, np.nan)
+            return np.full(source.shape, np.nan).T
         ok = (source >= 0) & (source < len(history))
-        return np.where(ok, history.values[np.clip(source, 0, len(history) - 1)], np.nan)
+        samples: series.Array = np.where(ok, history.values.take(source, mode="clip"), np.nan)
+        return samples.T
+
+    @functools.lru_cache(maxsize=16)  # noqa: B019 - a few (step, borrow) pairs of a frozen, hashable forecaster
+    def _offsets(self, step: float, borrow_days: bool) -> npt.NDArray[np.int64]:
+        """How many samples before each target its same-phase samples lie: every lag +- spread."""
+        lags = [series.steps(k * series.WEEK, step) for k in range(1, self.weeks + 1)]
+        if borrow_days:
+            lags += [series.steps(k * series.DAY, step) for k in range(1, self.days + 1)]
+        half = round(self.spread / step)
+        offsets: npt.NDArray[np.int64] = (np.array(lags)[:, None] - np.arange(-half, half + 1)[None, :]).ravel()
+        return offsets
 
     def forecast(self, history: series.Series, horizon: int) -> series.Array:
         n = len(history)
@@ -53,6 +65,9 @@ class SeasonalProfile:
         actual = history.values[recent]
         both = ~np.isnan(expected) & ~np.isnan(actual)
         ratio = 1.0
-        if np.count_nonzero(both) >= max(1, window // 3) and np.sum(expected[both]) > 0:
-            ratio = float(np.clip(np.sum(actual[both]) / np.sum(expected[both]), *self.level_clamp))
+        if np.count_nonzero(both) >= max(1, window // 3):
+            usual = float(np.sum(expected[both]))
+            if usual > 0:
+                low, high = self.level_clamp
+                ratio = min(max(float(np.sum(actual[both])) / usual, low), high)
         return peak * ratio

@@ -36,7 +36,7 @@ class Series:
 
     def steps(self, seconds: float) -> int:
         """How many samples span ``seconds`` (at least 1)."""
-        return max(1, round(seconds / self.step))
+        return steps(seconds, self.step)
 
     def until(self, t: float) -> Series:
         """The history strictly before time ``t``."""
@@ -53,6 +53,11 @@ class Series:
         """The last ``seconds`` of history."""
         count = min(len(self.values), self.steps(seconds))
         return Series(self.end - count * self.step, self.step, self.values[len(self.values) - count :])
+
+
+def steps(seconds: float, step: float) -> int:
+    """How many samples of ``step`` seconds span ``seconds`` (at least 1)."""
+    return max(1, round(seconds / step))
 
 
 def from_points(times: npt.ArrayLike, values: npt.ArrayLike, step: float) -> Series:
