@@ -61,6 +61,15 @@ def test_column_quantiles_match_numpy_and_skip_nan(q: float) -> None:
     np.testing.assert_allclose(result, expected, equal_nan=True)
 
 
+def test_column_quantiles_take_one_quantile_per_column() -> None:
+    rng = np.random.default_rng(4)
+    samples = rng.normal(100, 30, size=(31, 12))
+    samples[rng.random(samples.shape) < 0.3] = np.nan
+    q = np.linspace(0, 1, 12)
+    each = [series.column_quantiles(samples[:, [k]], float(q[k]))[0] for k in range(12)]
+    assert series.column_quantiles(samples, q).tolist() == each  # the same numbers, not just close
+
+
 def test_profile_follows_level_shift_and_skips_gaps() -> None:
     full = weekly(3)
     values = full.values.copy()
