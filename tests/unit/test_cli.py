@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
+import signal
 import subprocess
 import sys
+import time
 
+import numpy as np
 import pytest
 import yaml
 from walletplatform.cli import main
@@ -35,6 +39,38 @@ def test_a_reader_that_goes_away_ends_walletctl_quietly_like_a_shell_tool() -> N
         proc.stdout.close()  # `walletctl render | true`
         err = proc.stderr.read()
     assert (proc.returncode, err) == (main.EXIT_BROKEN_PIPE, b"")
+
+
+def test_ctrl_c_ends_a_backtest_and_its_workers_with_one_line(tmp_path: pathlib.Path) -> None:
+    rng = np.random.default_rng(2)
+    trace = tmp_path / "trace.csv"  # 40 days of minutes: long enough to be interrupted mid-replay
+    trace.write_text("".join(f"{60 * m},{v:.2f}\n" for m, v in enumerate(rng.uniform(10, 100, 40 * 1440))))
+    command = [sys.executable, "-m", "walletplatform.cli.main", "backtest", "--trace", str(trace)]
+    command += ["--peak-replicas", "20", "--jobs", "2", "--json"]
+    with subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, as a shell's foreground job
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509 - before exec only
+    ) as proc:
+        assert proc.stderr is not None
+        workers = _children(proc.pid, seconds=60)  # the replays have started in forked workers
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
+        out, err = proc.communicate(timeout=60)
+    assert workers
+    assert (proc.returncode, out, err) == (main.EXIT_INTERRUPTED, b"", b"walletctl backtest: interrupted\n")
+    assert not [pid for pid in workers if pathlib.Path(f"/proc/{pid}").exists()]
+
+
+def _children(pid: int, seconds: float) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = [int(c) for c in pathlib.Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        if found:
+            return found
+        time.sleep(0.05)
+    return []
 
 
 def test_render_bad_input_no_partial_output(capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path) -> None:

@@ -13,6 +13,7 @@ from walletplatform.models import errors
 
 EXIT_INVALID = 2
 EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a process ended by SIGPIPE
+EXIT_INTERRUPTED = 128 + 2  # ... and by SIGINT (Ctrl-C)
 COMMANDS = (core, backtest, operate, explain, status, demo, local)
 
 
@@ -37,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # point stdout at /dev/null so that the interpreter's final flush does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:  # Ctrl-C in a command that has nothing to clean up: one line, no traceback
+        print(f"walletctl {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return code
 
 
