@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -48,17 +49,32 @@ class Workers(Generic[Shared]):
 
     def submit(self, function: Callable[..., Result], *args: object) -> concurrent.futures.Future[Result]:
         if self._pool is not None:
-            return self._pool.submit(_call, function, *args)
-        future: concurrent.futures.Future[Result] = concurrent.futures.Future()
+            # The workers are forked by the first submit, with a SIGINT handler that only takes note:
+            # Ctrl-C reaches the whole process group, and this process alone answers it (``__exit__``
+            # ends the workers), here once the submit is done.
+            interrupted: list[object] = []
+            previous = signal.signal(signal.SIGINT, lambda *caught: interrupted.append(caught))
+            try:
+                submitted = self._pool.submit(_call, function, *args)
+            finally:
+                signal.signal(signal.SIGINT, previous)
+            if interrupted and callable(previous):
+                previous(signal.SIGINT, None)  # Python's own handler raises KeyboardInterrupt
+            return submitted
+        done: concurrent.futures.Future[Result] = concurrent.futures.Future()
         try:
-            future.set_result(function(self._shared, *args))
+            done.set_result(function(self._shared, *args))
         except Exception as error:  # raised by result(), as from a worker
-            future.set_exception(error)
-        return future
+            done.set_exception(error)
+        return done
 
     def __enter__(self) -> Workers[Shared]:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if self._pool is None:
+            return
+        if kind is not None:  # interrupted or failed: the replays still running are of no use
+            for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+                process.terminate()
+        self._pool.shutdown(cancel_futures=True)
