@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import concurrent.futures
 import dataclasses
+import itertools
 import math
 import warnings
 from datetime import UTC, datetime, timedelta
@@ -265,7 +266,7 @@ def simulate(replay: Replay, config: Config, floors: list[int], high: int) -> Sc
     score = Score()
     sync, (stale0, stale1, stale2, stale3) = simulator.sync, replay.stale
     times, scored, values, capacity = replay.times, replay.scored, replay.values, config.capacity
-    changes = [i for i in range(1, len(floors)) if floors[i] != floors[i - 1]]
+    floors_array, raised = np.asarray(floors), {}  # by count: the minutes whose floor is above it
     i, n = 0, len(times)
     while i < n:  # four 15 s syncs per minute
         now, floor = times[i], floors[i]
@@ -280,8 +281,11 @@ def simulate(replay: Replay, config: Config, floors: list[int], high: int) -> Sc
         replicas = simulator.replicas
         if i == n or floors[i] > replicas or not simulator.settled(now + 3 * hpa.SYNC):
             continue
-        k = bisect.bisect_right(changes, i)
-        end = min(changes[k] if k < len(changes) else n, replay.steady_until(i, replicas, capacity, config.target))
+        if replicas not in raised:
+            raised[replicas] = np.flatnonzero(floors_array > replicas).tolist()
+        above = raised[replicas]
+        k = bisect.bisect_left(above, i)
+        end = min(above[k] if k < len(above) else n, replay.steady_until(i, replicas, capacity, config.target))
         if end - i < SKIP_MIN_MINUTES:
             continue
         count, demand = replay.scored_between(i, end)
@@ -289,7 +293,7 @@ def simulate(replay: Replay, config: Config, floors: list[int], high: int) -> Sc
         score.replica_minutes += replicas * count
         score.saturated_minutes += int(np.count_nonzero(demand > ready_capacity))
         score.ready_capacity += [ready_capacity] * count
-        score.floors += [floors[i]] * count
+        score.floors += itertools.compress(floors[i:end], scored[i:end])
         simulator.hold(times[end - 1] + 3 * hpa.SYNC)
         i = end
     score.actions = simulator.actions
