@@ -129,6 +129,7 @@ class Replay:
     first_week: int
     times: list[float]
     stale: tuple[list[float], list[float], list[float], list[float]]
+    syncs: series.Array  # the same demand as one matrix (minute, sync), for the settled-stretch search
     scored: list[bool]
     values: list[float]
     _memo: dict[tuple[object, ...], object] = dataclasses.field(default_factory=dict, compare=False, repr=False)
@@ -142,10 +143,7 @@ class Replay:
         recommend ``replicas`` (``len(times)`` when there is none). One pass over the trace per count."""
         key = ("breaks", replicas, capacity, target)
         if key not in self._memo:
-            if ("syncs",) not in self._memo:
-                self._memo[("syncs",)] = np.array(self.stale, dtype=np.float64).T  # (minute, sync)
-            syncs: series.Array = self._memo[("syncs",)]  # type: ignore[assignment]
-            holding = hpa.recommends_current(syncs, replicas, capacity, target).all(axis=1)
+            holding = hpa.recommends_current(self.syncs, replicas, capacity, target).all(axis=1)
             self._memo[key] = np.flatnonzero(~holding).tolist()
         breaks: list[int] = self._memo[key]  # type: ignore[assignment]
         k = bisect.bisect_left(breaks, first)
@@ -184,15 +182,20 @@ def prepare(data: series.Series) -> Replay:
     minutes = range(first_week - int(WARMUP // 60), len(minute))
     times = [minute.start + 60 * m for m in minutes]
     at = np.array(times)
-    ticks = [
-        demand[np.maximum(0, ((at + tick * hpa.SYNC - SCRAPE_STALENESS - minute.start) // 60).astype(int))].tolist()
-        for tick in range(4)
-    ]
+    syncs = np.stack(
+        [
+            demand[np.maximum(0, ((at + tick * hpa.SYNC - SCRAPE_STALENESS - minute.start) // 60).astype(int))]
+            for tick in range(4)
+        ],
+        axis=1,
+    )
+    ticks = syncs.T.tolist()
     return Replay(
         minute,
         first_week,
         times,
         (ticks[0], ticks[1], ticks[2], ticks[3]),
+        syncs,
         [m >= first_week and not math.isnan(demand[m]) for m in minutes],
         demand[minutes.start :].tolist(),
     )
