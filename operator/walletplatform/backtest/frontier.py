@@ -75,12 +75,12 @@ def sweep(
             for target, (at, high) in sized.items()
         ]
         decided = []
+        grid = [(target, headroom) for target in targets for headroom in headrooms]
         for strategy, naive in (("predictive", False), ("naive", True)):
-            grid = [(target, headroom) for target in targets for headroom in headrooms]
             specs = [(run.predictive_spec(sized[t][0], naive=naive, headroom=h), sized[t][1]) for t, h in grid]
             forecaster = registry.FORECASTERS[specs[0][0].forecaster]
-            decided.append((strategy, grid, pool.submit(run.engine_floors, specs, forecaster, low)))
-        for strategy, grid, future in decided:
+            decided.append((strategy, pool.submit(run.engine_floors, specs, forecaster, low)))
+        for strategy, future in decided:
             for (target, headroom), floors in zip(grid, future.result(), strict=True):
                 at, high = sized[target]
                 replayed.append((strategy, target, headroom, pool.submit(run.simulate, at, floors, high)))
