@@ -5,6 +5,7 @@ role may treat as optional (a balance cache) or required (the notification queue
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -118,41 +119,78 @@ class Database:
 
 
 class Cache:
-    """Redis with short timeouts: callers decide whether an error means degraded or not ready."""
+    """Redis with short timeouts: callers decide whether an error means degraded or not ready.
+
+    In cluster mode the client holds the slot map it read when it was made. One made while the cluster
+    was still forming (redis-operator assigns the slots leader by leader) would hold part of the map
+    for good: redis-py re-reads the map on connection errors and MOVED replies, never for a slot it
+    has no node for. So the client is made only once the map covers every slot, and is made again
+    after any cluster error."""
 
     def __init__(self, address: tuple[str, int], password: str | None, *, cluster: bool = False) -> None:
         self._address, self._password, self._cluster = address, password, cluster
         self._connected: Any = None
+        self._lock = threading.Lock()
+        self._failing: str | None = None  # the last error reported, so a lasting one is reported once
 
     @property
     def _client(self) -> Any:
         """The client, made at first use: a cluster client reads the shard map when it is made, which
         fails while Redis is still starting, and a service must start (not ready) before its cache."""
-        if self._connected is None:
-            import redis  # noqa: PLC0415 - only roles with Redis need the client
-            import redis.cluster  # noqa: PLC0415
+        with self._lock:
+            if self._connected is None:
+                import redis  # noqa: PLC0415 - only roles with Redis need the client
+                import redis.cluster  # noqa: PLC0415
 
-            host, port = self._address
-            options: dict[str, Any] = {"password": self._password, "socket_timeout": 0.5, "socket_connect_timeout": 0.5}
-            if self._cluster:
-                # Discovers the shards from any node and sends each key to its slot's master.
-                self._connected = redis.cluster.RedisCluster(host=host, port=port, **options)
-            else:
-                self._connected = redis.Redis(host=host, port=port, **options)
-        return self._connected
+                host, port = self._address
+                options: dict[str, Any] = {
+                    "password": self._password, "socket_timeout": 0.5, "socket_connect_timeout": 0.5,
+                }  # fmt: skip
+                if self._cluster:
+                    # Discovers the shards from any node and sends each key to its slot's master.
+                    self._connected = redis.cluster.RedisCluster(
+                        host=host, port=port, require_full_coverage=True, **options
+                    )
+                else:
+                    self._connected = redis.Redis(host=host, port=port, **options)
+            return self._connected
+
+    def _call(self, command: str, *args: Any, **options: Any) -> Any:
+        try:
+            reply = getattr(self._client, command)(*args, **options)
+        except Exception as exc:
+            self._failed(exc)
+            raise
+        if self._failing is not None:
+            self._failing = None
+            print("wallet-service: Redis answers again", file=sys.stderr, flush=True)
+        return reply
+
+    def _failed(self, exc: Exception) -> None:
+        import redis.exceptions  # noqa: PLC0415
+
+        if self._cluster and isinstance(exc, redis.exceptions.RedisClusterException):
+            with self._lock:  # the next command makes a client that reads the whole map again
+                stale, self._connected = self._connected, None
+            if stale is not None:
+                stale.close()
+        message = f"{type(exc).__name__}: {exc}"
+        if message != self._failing:
+            self._failing = message
+            print(f"wallet-service: Redis: {message}", file=sys.stderr, flush=True)
 
     def ping(self) -> None:
-        self._client.ping()
+        self._call("ping")
 
     def get(self, key: str) -> str | None:
-        value = self._client.get(key)
+        value = self._call("get", key)
         return None if value is None else value.decode()
 
     def set(self, key: str, value: str, ttl_seconds: int) -> None:
-        self._client.set(key, value, ex=ttl_seconds)
+        self._call("set", key, value, ex=ttl_seconds)
 
     def delete(self, *keys: str) -> None:
-        self._client.delete(*keys)
+        self._call("delete", *keys)
 
     def push(self, queue: str, value: str) -> int:
-        return int(self._client.lpush(queue, value))
+        return int(self._call("lpush", queue, value))

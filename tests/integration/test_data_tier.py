@@ -187,8 +187,9 @@ def test_the_reference_service_writes_through_the_pooler_and_caches_in_redis(
     first = call(base, "GET", f"/v1/accounts/{target}")
     assert (first["balance"], first["cached"]) == ("30.00", False)
     # The platform is Ready as soon as redis-operator reports the cluster ready (the watches tell the
-    # operator at once); a service's first cache fill can come before its client sees every shard, so
-    # read until a read is served from Redis, the balance the same every time.
+    # operator at once); a service's client is made only once the slot map covers every shard (CI once
+    # saw a client made half-way through the slot assignment miss for good), so read until a read is
+    # served from Redis, the balance the same every time.
     reads = []
 
     def cached() -> bool:

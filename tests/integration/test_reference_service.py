@@ -10,7 +10,9 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from walletplatform.devenv import datastores
+from redis.crc import key_slot
+from walletplatform.devenv import datastores, processes
+from walletsvc import store
 
 from tests.unit.test_reference_service import Running
 
@@ -121,3 +123,27 @@ def test_readiness_follows_postgres(tmp_path: pathlib.Path) -> None:
     finally:
         service.httpd.shutdown()
         pg.stop()
+
+
+def test_a_cluster_cache_made_while_slots_are_assigned_serves_every_key_once_they_are(
+    tmp_path: pathlib.Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """redis-operator assigns the slots leader by leader: a service that reaches Redis in between must
+    not keep a partial slot map (redis-py never re-reads it for a slot it has no node for, and every
+    balance in those slots would stay a cache miss; CI saw it once on the node)."""
+    redis = datastores.Redis(tmp_path / "redis", cluster=True).start()
+    try:
+        assert redis.cli("CLUSTER", "ADDSLOTSRANGE", "0", "8191") == "OK"
+        processes.wait_until(lambda: "cluster_slots_assigned:8192" in redis.cli("CLUSTER", "INFO"), 10, "half")
+        cache = store.Cache(("127.0.0.1", redis.port), None, cluster=True)
+        key = next(k for k in (f"balance:{n}" for n in range(100)) if key_slot(k.encode()) >= 8192)
+        with pytest.raises(Exception, match="not covered"):
+            cache.set(key, "30.00", 30)
+        assert "wallet-service: Redis: RedisClusterException" in capfd.readouterr().err  # said once, not hidden
+        assert redis.cli("CLUSTER", "ADDSLOTSRANGE", "8192", "16383") == "OK"
+        processes.wait_until(lambda: "cluster_state:ok" in redis.cli("CLUSTER", "INFO"), 10, "cluster_state:ok")
+        cache.set(key, "30.00", 30)
+        assert cache.get(key) == "30.00"
+        assert "Redis answers again" in capfd.readouterr().err
+    finally:
+        redis.stop()

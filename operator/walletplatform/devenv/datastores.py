@@ -84,8 +84,12 @@ class Postgres:
 
 
 class Redis:
-    def __init__(self, workdir: pathlib.Path) -> None:
+    """Debian's redis-server on loopback; with ``cluster`` a one-node Redis Cluster whose slots the
+    caller assigns (``cli("CLUSTER", "ADDSLOTSRANGE", ...)``)."""
+
+    def __init__(self, workdir: pathlib.Path, *, cluster: bool = False) -> None:
         self.workdir = workdir
+        self.cluster = cluster
         self.port = processes.free_port()
         self.process: processes.Process | None = None
 
@@ -97,17 +101,22 @@ class Redis:
         self.process = processes.Process(
             "redis",
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)],
+             "--dir", str(self.workdir)]
+            + (["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"] if self.cluster else []),
             self.workdir,
         ).start()  # fmt: skip
         self.process.wait_ready(self.ready, 30, "redis")
         return self
 
-    def ready(self) -> bool:
+    def cli(self, *args: str) -> str:
+        """One redis-cli command; its reply as text (redis-cli prints errors on stdout too)."""
         result = subprocess.run(
-            ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True, check=False
+            ["redis-cli", "-p", str(self.port), *args], capture_output=True, text=True, check=False, timeout=30
         )
-        return result.stdout.strip() == "PONG"
+        return result.stdout.strip()
+
+    def ready(self) -> bool:
+        return self.cli("ping") == "PONG"
 
     def stop(self) -> None:
         if self.process is not None:
