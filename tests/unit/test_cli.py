@@ -232,8 +232,19 @@ def test_an_output_into_a_missing_folder_is_refused_before_any_work(
     ("content", "reason"),
     [
         ("garbage: [", "while parsing a flow node"),
-        ("apiVersion: v1\n", "Expected key current-context"),
-        (None, "No configuration found"),
+        ("apiVersion: v1\n", "no current-context"),
+        ("current-context: c\ncontexts: []\n", "context 'c' is not in contexts"),
+        (
+            "current-context: c\ncontexts: [{name: c, context: {cluster: k}}]\nclusters: [{name: k, cluster: {}}]\n",
+            "cluster 'k' has no server",
+        ),
+        (
+            "current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n"
+            "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+            "users: [{name: u, user: {client-certificate-data: Zm9v}}]\n",
+            "client certificate without its key",
+        ),
+        (None, "no such file"),
     ],
 )
 def test_explain_with_an_unusable_kubeconfig_is_status_2_naming_it(

@@ -91,12 +91,16 @@ class Informer:
             self.changed(self.kind, where, old.platform, None, True)
 
     def _relist(self) -> str:
-        objects, version = self.client.list_versioned(*self.kind, self.namespace, self.selector)
-        listed = {_where(obj) for obj in objects}
+        """List again (a page at a time, so a relist of thousands is never decoded at once)."""
+        listed: set[tuple[str, str]] = set()
+        version = ""
+        for page, at in self.client.pages(*self.kind, self.namespace, self.selector):
+            version = at
+            for obj in page:
+                listed.add(_where(obj))
+                self._update(obj)
         for where in set(self.seen) - listed:  # deleted while no watch was open
             self._delete(where)
-        for obj in objects:
-            self._update(obj)
         self.synced.set()
         return version
 

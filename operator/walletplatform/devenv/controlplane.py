@@ -156,6 +156,7 @@ class ControlPlane:
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 f"--authorization-mode={'Node,RBAC' if self.with_node else 'RBAC'}",
                 *self._kubelet_client_flags(),
+                f"--client-ca-file={self.kubelet_client_ca}",  # client certificates the cluster CA signed
                 f"--token-auth-file={self.workdir / 'tokens.csv'}",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-account-key-file={self.workdir / 'sa.pub'}",
@@ -183,7 +184,6 @@ class ControlPlane:
             self.workdir / "front-proxy", "front-proxy-client", "/CN=front-proxy-client"
         )
         return [
-            f"--client-ca-file={self.kubelet_client_ca}",
             f"--kubelet-client-certificate={crt}",
             f"--kubelet-client-key={key}",
             f"--kubelet-certificate-authority={self.kubelet_client_ca}",
