@@ -86,3 +86,15 @@ def test_a_status_change_reconciles_only_for_the_kinds_whose_status_the_platform
     assert seen == [(HPA, True), (HPA, False), (HPA, True), (DEPLOYMENT, True), (DEPLOYMENT, True), (DEPLOYMENT, True)]
     assert changes.count(("ns", "a")) == 5
     assert made.children("ns", "a")[("autoscaling/v2", "HorizontalPodAutoscaler", "a-api")]["spec"] == {"replicas": 5}
+
+
+def test_platforms_are_kept_whole_and_their_changes_are_left_to_kopf() -> None:
+    made, changes = cache(synced=True)
+    body = {"apiVersion": children.PLATFORM[0], "kind": "WalletPlatform", "metadata": {"name": "a", "namespace": "ns"}}
+    made._changed(children.PLATFORM, ("ns", "a"), None, {**body, "spec": {"environment": "dev"}})
+    made._changed(children.PLATFORM, ("ns", "b"), None, {**body, "metadata": {"name": "b", "namespace": "ns"}})
+    assert made.platform("ns", "a") == {**body, "spec": {"environment": "dev"}}
+    assert [p["metadata"]["name"] for p in made.platforms()] == ["a", "b"]
+    made._changed(children.PLATFORM, ("ns", "a"), "", None)
+    assert made.platform("ns", "a") is None and [p["metadata"]["name"] for p in made.platforms()] == ["b"]
+    assert changes == []  # a platform's own change is Kopf's to handle, not drift

@@ -7,7 +7,9 @@ The objects are indexed by (namespace, platform), so a reconcile reads its child
 instead of one LIST per kind per platform, and every change after the first list (a child edited or
 deleted by hand, or changed by us) calls ``on_change(namespace, platform)``: the operator reconciles
 that platform within a second instead of at the next resync. ScalingPolicies are watched the same way
-(unlabelled: every policy of the watched namespaces), for the floors they own."""
+(unlabelled: every policy of the watched namespaces), for the floors they own, and so are the
+WalletPlatforms themselves: a drift repair and a resync read the platform from memory, so a pass over
+any number of unchanged platforms sends no request at all."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from walletplatform.render import labels
 
 log = logging.getLogger(__name__)
 POLICY = (f"{API_GROUP}/{API_VERSION}", "ScalingPolicy")
+PLATFORM = (f"{API_GROUP}/{API_VERSION}", "WalletPlatform")
 HPA = ("autoscaling/v2", "HorizontalPodAutoscaler")
 WATCH_SECONDS = 300
 RETRY_SECONDS = 2.0
@@ -151,6 +154,7 @@ class ChildCache:
         self._lock = threading.Lock()
         self._index: dict[tuple[str, str], dict[Key, bytes]] = {}
         self._policies: dict[tuple[str, str], dict[str, Any]] = {}
+        self._platforms: dict[tuple[str, str], dict[str, Any]] = {}
         self.informers: dict[tuple[str, str], list[Informer]] = {}
         self.unserved: set[str] = set()
 
@@ -160,6 +164,8 @@ class ChildCache:
         self.refresh_kinds()
         if POLICY not in self.informers:  # start may be retried after a failure
             self._add(POLICY, None, _platform_ref)
+        if PLATFORM not in self.informers:
+            self._add(PLATFORM, None, lambda _: "")
 
     def refresh_kinds(self) -> None:
         """Start informers for kinds the server has come to serve (a CRD installed after start-up)."""
@@ -199,6 +205,13 @@ class ChildCache:
         counts: bool = True,
     ) -> None:
         namespace, name = where
+        if kind == PLATFORM:  # Kopf handles the platform's own changes; this is its latest body
+            with self._lock:
+                if new is None:
+                    self._platforms.pop(where, None)
+                else:
+                    self._platforms[where] = {k: v for k, v in new.items()}
+            return
         platforms = {p for p in (old, _platform_ref(new) if kind == POLICY and new else None) if p}
         with self._lock:
             if kind == POLICY:
@@ -221,6 +234,16 @@ class ChildCache:
         with self._lock:
             packed = dict(self._index.get((namespace, platform), {}))
         return {key: _unpack(blob) for key, blob in packed.items()}
+
+    def platform(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The WalletPlatform as last seen (None when it is gone)."""
+        with self._lock:
+            return self._platforms.get((namespace, name))
+
+    def platforms(self) -> list[dict[str, Any]]:
+        """Every WalletPlatform of the watched namespaces, by namespace and name."""
+        with self._lock:
+            return [self._platforms[key] for key in sorted(self._platforms)]
 
     def policies(self, namespace: str | None = None) -> list[dict[str, Any]]:
         """The ScalingPolicies of ``namespace`` (of every watched namespace when None)."""

@@ -152,9 +152,23 @@ async def guarded_loop(
         await asyncio.sleep(period if not failures else min(period, 2.0 ** min(failures, 5), MAX_BACKOFF_SECONDS))
 
 
+def _platforms(memo: Memo) -> list[dict[str, Any]]:
+    """Every platform: from the watches once they have listed, else one LIST per watched namespace."""
+    if memo.cache is not None and memo.cache.synced():
+        return memo.cache.platforms()
+    namespaces = memo.settings.namespaces or (None,)
+    return [body for ns in namespaces for body in memo.client.list(API, "WalletPlatform", ns)]
+
+
+def _platform(memo: Memo, namespace: str, name: str) -> dict[str, Any] | None:
+    if memo.cache is not None and memo.cache.synced():
+        return memo.cache.platform(namespace, name)
+    return memo.client.get(API, "WalletPlatform", name, namespace)
+
+
 async def _resync_once(memo: Memo) -> None:
-    """List the platforms once, reconcile each (in a thread: the client is sync)."""
-    bodies = await asyncio.to_thread(_list_platforms, memo)
+    """Reconcile every platform (in a thread: the client is sync)."""
+    bodies = await asyncio.to_thread(_platforms, memo)
     log.info("resync: %d platform(s)", len(bodies))
     if memo.cache is not None:
         await asyncio.to_thread(memo.cache.refresh_kinds)  # a CRD installed since: watch its kind too
@@ -176,9 +190,10 @@ async def _resync_loop(memo: Memo) -> None:
 
 
 async def _drift_once(memo: Memo) -> None:
-    """Reconcile the platforms whose children changed (read afresh: the event may be their deletion)."""
+    """Reconcile the platforms whose children changed (the event may be their deletion: a platform gone or
+    being deleted is left to the garbage collector)."""
     for namespace, name in memo.drift.due(time.monotonic()):
-        body = await asyncio.to_thread(memo.client.get, API, "WalletPlatform", name, namespace)
+        body = await asyncio.to_thread(_platform, memo, namespace, name)
         if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
             continue
         try:
@@ -223,11 +238,6 @@ def _loop_ended(memo: Memo, task: asyncio.Task[None]) -> None:
         return
     log.error("a background loop ended: %r", task.exception())
     memo.progress[f"ended:{task.get_name()}"] = float("-inf")
-
-
-def _list_platforms(memo: Memo) -> list[dict[str, Any]]:
-    namespaces = memo.settings.namespaces or (None,)
-    return [body for ns in namespaces for body in memo.client.list(API, "WalletPlatform", ns)]
 
 
 def build_registry(settings: settings_mod.Settings, extra_loops: tuple[Any, ...] = ()) -> kopf.OperatorRegistry:
