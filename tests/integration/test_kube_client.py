@@ -8,6 +8,7 @@ import base64
 import json
 import pathlib
 import stat
+import urllib.parse
 from typing import Any
 
 import pytest
@@ -90,17 +91,21 @@ def test_a_list_comes_in_pages_of_one_snapshot(
 ) -> None:
     for n in range(5):
         cluster.client.apply(
-            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"page-{n}", "namespace": namespace}},
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": f"page-{n}", "namespace": namespace, "labels": {"paged": "yes"}},
+            },
             "wallet-tests",
         )
     monkeypatch.setattr(kube, "PAGE", 2)
-    pages = list(cluster.client.pages("v1", "ConfigMap", namespace))
+    pages = list(cluster.client.pages("v1", "ConfigMap", namespace, "paged=yes"))
     names = [obj["metadata"]["name"] for page, _ in pages for obj in page]
-    assert [len(page) for page, _ in pages] == [2, 2, 2]  # the five and the namespace's kube-root-ca.crt
-    assert sorted(names) == sorted([f"page-{n}" for n in range(5)] + ["kube-root-ca.crt"])
+    assert [len(page) for page, _ in pages] == [2, 2, 1]
+    assert sorted(names) == [f"page-{n}" for n in range(5)]
     assert len({version for _, version in pages}) == 1  # every page from the same resourceVersion
-    objects, version = cluster.client.list_versioned("v1", "ConfigMap", namespace)
-    assert len(objects) == 6 and objects[0]["kind"] == "ConfigMap" and version
+    objects, version = cluster.client.list_versioned("v1", "ConfigMap", namespace, "paged=yes")
+    assert len(objects) == 5 and objects[0]["kind"] == "ConfigMap" and version
 
 
 def test_a_watch_sees_changes_after_its_version_and_ends_when_the_server_ends_it(
@@ -108,14 +113,18 @@ def test_a_watch_sees_changes_after_its_version_and_ends_when_the_server_ends_it
 ) -> None:
     _, version = cluster.client.list_versioned("v1", "ConfigMap", namespace)
     cluster.client.apply(
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "watched", "namespace": namespace}},
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "watched", "namespace": namespace, "labels": {"watched": "yes"}},
+        },
         "wallet-tests",
     )
     cluster.client.delete("v1", "ConfigMap", "watched", namespace)
     events = [
         (kind, obj["metadata"].get("name"))
         for kind, obj in cluster.client.watch(
-            "v1", "ConfigMap", namespace=namespace, selector=None, resource_version=version, seconds=2
+            "v1", "ConfigMap", namespace=namespace, selector="watched=yes", resource_version=version, seconds=2
         )
         if kind != "BOOKMARK"
     ]
@@ -128,3 +137,38 @@ def test_an_unserved_kind_is_not_served_and_a_missing_object_is_none(cluster: Cl
     assert not cluster.client.served("nosuch.example.com/v1", "Thing")
     assert cluster.client.get("v1", "ConfigMap", "absent", namespace) is None
     cluster.client.delete("v1", "ConfigMap", "absent", namespace)  # deleting what is gone is not an error
+
+
+def test_in_cluster_the_service_account_token_is_read_and_read_again(
+    cluster: Cluster, namespace: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in a pod: the API server from KUBERNETES_SERVICE_HOST/PORT, the CA and a bound token from the
+    mounted ServiceAccount folder, the token read again once the kubelet may have rotated it."""
+    assert cluster.plane is not None
+    cluster.client.apply(
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "pod", "namespace": namespace}},
+        "wallet-tests",
+    )
+    folder = tmp_path / "serviceaccount"
+    folder.mkdir()
+    (folder / "ca.crt").write_bytes((cluster.plane.workdir / "certs" / "apiserver.crt").read_bytes())
+    (folder / "token").write_text(cluster.client.service_account_token(namespace, "pod"))
+    url = urllib.parse.urlsplit(cluster.plane.url)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", str(url.hostname))
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(url.port))
+    monkeypatch.setattr(kube, "SERVICE_ACCOUNT", folder)
+    monkeypatch.setattr(kube, "TOKEN_REREAD_SECONDS", 0)
+    client = kube.Kube()
+    with pytest.raises(kube.ApiError) as caught:  # the account may do nothing: the server knows who asks
+        client.list("v1", "Secret", namespace)
+    assert caught.value.status == 403 and f"system:serviceaccount:{namespace}:pod" in caught.value.message
+    (folder / "token").write_text("rotated-away")
+    with pytest.raises(kube.ApiError) as caught:
+        client.list("v1", "Secret", namespace)
+    assert caught.value.status == 401  # the file was read again
+
+
+def test_outside_a_cluster_the_in_cluster_config_says_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(kube.ConfigError, match="KUBERNETES_SERVICE_HOST"):
+        kube.Kube()
