@@ -188,14 +188,17 @@ def kubectl_apply(
 
 
 def noop_pass(op: operator_env.Operator, plane: controlplane.ControlPlane, count: int) -> dict[str, int]:
-    """The operator's requests, by "verb resource", during one full resync pass over ``count`` platforms."""
+    """The operator's requests, by "verb resource[/subresource]", during one full resync pass over ``count``
+    platforms."""
     settle(plane)
     passes = resync_passes(op)
     before = len(operator_requests(plane))
     processes.wait_until(lambda: resync_passes(op) >= passes + count, 3 * RESYNC + 600, "a full resync pass")
     counted: dict[str, int] = {}
     for request in operator_requests(plane)[before:]:
-        key = f"{request['verb']} {request.get('objectRef', {}).get('resource', request.get('requestURI'))}"
+        ref = request.get("objectRef", {})
+        resource = ref.get("resource", request.get("requestURI"))
+        key = f"{request['verb']} {resource}" + (f"/{ref['subresource']}" if ref.get("subresource") else "")
         counted[key] = counted.get(key, 0) + 1
     return dict(sorted(counted.items()))
 

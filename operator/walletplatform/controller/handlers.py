@@ -118,8 +118,12 @@ def _reconcile_handler(settings: settings_mod.Settings) -> Any:
             raise kopf.PermanentError(result.error)
         if result.error:
             raise kopf.TemporaryError(result.error, delay=settings.dependency_retry_seconds)
+        # Waiting for the data tier is not retried: the status of the Cluster, Pooler and RedisCluster is
+        # watched (children.STATUS_READ), so the platform is reconciled when it changes. A retry held
+        # in Kopf would write its progress annotations at every retry (and touch the object every 10
+        # minutes while a long retry waits): writes that a waiting platform has no reason to send.
         if result.waiting:
-            raise kopf.TemporaryError(f"waiting for {result.waiting}", delay=settings.dependency_retry_seconds)
+            log.info("%s/%s waits for %s", body["metadata"]["namespace"], body["metadata"]["name"], result.waiting)
 
     return handler
 

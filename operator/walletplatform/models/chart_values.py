@@ -59,7 +59,7 @@ class ChartValues(common.WalletModel):
     replicas: int = Field(ge=1, le=5, description="Operator replicas: one leads, the others stand by.")
     lease_seconds: int = Field(ge=5, le=300, description="Leader Lease duration.")
     resync_seconds: int = Field(ge=1, le=3600, description="Period of the drift-repairing resync.")
-    dependency_retry_seconds: int = Field(ge=1, le=600, description="Retry delay while the data tier is not ready.")
+    dependency_retry_seconds: int = Field(ge=1, le=600, description="Retry delay after a failed reconcile.")
     namespaces: list[common.DnsLabel] = Field(
         max_length=100, description="Namespaces to watch (RBAC bound there only); empty: every namespace."
     )
