@@ -81,9 +81,14 @@ def test_a_failing_credential_plugin_is_a_config_error_naming_it(cluster: Cluste
     plugin = tmp_path / "broken-plugin"
     plugin.write_text("#!/bin/sh\necho 'no credentials for you' >&2\nexit 3\n")
     plugin.chmod(plugin.stat().st_mode | stat.S_IXUSR)
-    client = kube.Kube(kubeconfig(cluster, tmp_path / "exec.kubeconfig", {"exec": {"command": str(plugin)}}))
-    with pytest.raises(kube.ConfigError, match="broken-plugin: exit status 3: no credentials for you"):
-        namespaces(client)
+    path = kubeconfig(cluster, tmp_path / "exec.kubeconfig", {"exec": {"command": str(plugin)}})
+    with pytest.raises(
+        kube.ConfigError, match=r"not a usable kubeconfig: exec .*broken-plugin: exit status 3: no cred"
+    ):
+        kube.Kube(path)
+    plugin.write_text("#!/bin/sh\necho 'not json'\n")
+    with pytest.raises(kube.ConfigError, match="broken-plugin: not an ExecCredential: 'not json"):
+        kube.Kube(path)
 
 
 def test_a_list_comes_in_pages_of_one_snapshot(

@@ -187,7 +187,10 @@ def _exec_token(spec: dict[str, Any]) -> Callable[[], str | None]:
                 )  # fmt: skip
                 if result.returncode != 0:
                     raise ConfigError(f"exec {command}: exit status {result.returncode}: {result.stderr.strip()}")
-                status = (json.loads(result.stdout) or {}).get("status") or {}
+                try:
+                    status = (json.loads(result.stdout) or {}).get("status") or {}
+                except (ValueError, AttributeError):
+                    raise ConfigError(f"exec {command}: not an ExecCredential: {result.stdout[:200]!r}") from None
                 if not status.get("token"):
                     raise ConfigError(f"exec {command}: no status.token (client certificates are not supported)")
                 expiry = status.get("expirationTimestamp")
@@ -216,6 +219,7 @@ class Kube:
         else:
             try:
                 self._credentials = _from_kubeconfig(kubeconfig)
+                self._credentials.header()  # an exec plugin runs now: its failure is the kubeconfig's
             except (ConfigError, yaml.YAMLError, OSError, TypeError, KeyError, ValueError, ssl.SSLError) as exc:
                 reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise ConfigError(f"{kubeconfig}: not a usable kubeconfig: {reason}") from None
