@@ -57,7 +57,10 @@ def test_every_kubeconfig_credential_reaches_the_server(cluster: Cluster, tmp_pa
     (tmp_path / "token").write_text(token + "\n")
     plugin = tmp_path / "credential-plugin"
     credential = {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": {"token": token}}
-    plugin.write_text(f"#!/bin/sh\necho '{json.dumps(credential)}'\n")
+    # Like client-go, the client tells the plugin the protocol it speaks (KUBERNETES_EXEC_INFO).
+    plugin.write_text(
+        f"#!/bin/sh\necho \"$KUBERNETES_EXEC_INFO\" | grep -q '\"interactive\": false' || exit 1\necho '{json.dumps(credential)}'\n"
+    )
     plugin.chmod(plugin.stat().st_mode | stat.S_IXUSR)
     users = {
         "certificate": embedded,

@@ -180,11 +180,23 @@ def _exec_token(spec: dict[str, Any]) -> Callable[[], str | None]:
     def header() -> str | None:
         with lock:
             if state["token"] is None or time.time() >= state["until"]:
-                env = {**os.environ, **{e["name"]: e["value"] for e in spec.get("env") or []}}
-                result = subprocess.run(
-                    [str(command), *map(str, spec.get("args") or [])],
-                    capture_output=True, text=True, env=env, timeout=TIMEOUT, check=False,
-                )  # fmt: skip
+                info = {
+                    "apiVersion": spec.get("apiVersion") or "client.authentication.k8s.io/v1",
+                    "kind": "ExecCredential",
+                    "spec": {"interactive": False},
+                }  # what client-go tells a plugin: non-interactive, and the protocol version
+                env = {
+                    **os.environ,
+                    "KUBERNETES_EXEC_INFO": json.dumps(info),
+                    **{e["name"]: e["value"] for e in spec.get("env") or []},
+                }
+                try:
+                    result = subprocess.run(
+                        [str(command), *map(str, spec.get("args") or [])],
+                        capture_output=True, text=True, env=env, timeout=TIMEOUT, check=False,
+                    )  # fmt: skip
+                except subprocess.TimeoutExpired:
+                    raise ConfigError(f"exec {command}: no credential after {TIMEOUT}s") from None
                 if result.returncode != 0:
                     raise ConfigError(f"exec {command}: exit status {result.returncode}: {result.stderr.strip()}")
                 try:
