@@ -212,7 +212,7 @@ class ChildCache:
                 if new is None:
                     self._platforms.pop(where, None)
                 else:
-                    self._platforms[where] = {k: v for k, v in new.items()}
+                    self._platforms[where] = new  # decoded afresh from the event: ours to keep
             return
         platforms = {p for p in (old, _platform_ref(new) if kind == POLICY and new else None) if p}
         with self._lock:
