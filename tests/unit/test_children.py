@@ -90,16 +90,39 @@ def test_a_status_change_reconciles_only_for_the_kinds_whose_status_the_platform
     assert made.children("ns", "a")[("autoscaling/v2", "HorizontalPodAutoscaler", "a-api")]["spec"] == {"replicas": 5}
 
 
-def test_platforms_are_kept_whole_and_their_changes_are_left_to_kopf() -> None:
+def test_platforms_are_kept_whole_but_packed_and_their_changes_are_left_to_kopf() -> None:
     made, changes = cache(synced=True)
-    body = {"apiVersion": children.PLATFORM[0], "kind": "WalletPlatform", "metadata": {"name": "a", "namespace": "ns"}}
+    meta = {"name": "a", "namespace": "ns", "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]}
+    body = {"apiVersion": children.PLATFORM[0], "kind": "WalletPlatform", "metadata": meta}
     made._changed(children.PLATFORM, ("ns", "a"), None, {**body, "spec": {"environment": "dev"}})
     made._changed(children.PLATFORM, ("ns", "b"), None, {**body, "metadata": {"name": "b", "namespace": "ns"}})
-    assert made.platform("ns", "a") == {**body, "spec": {"environment": "dev"}}
-    assert [p["metadata"]["name"] for p in made.platforms()] == ["a", "b"]
+    assert made.platform("ns", "a") == {
+        **body,
+        "metadata": {"name": "a", "namespace": "ns"},  # without managedFields: the reconcile never reads them
+        "spec": {"environment": "dev"},
+    }
+    assert all(isinstance(blob, bytes) for blob in made._bodies[children.PLATFORM].values())
+    assert made.platform_keys() == [("ns", "a"), ("ns", "b")]
     made._changed(children.PLATFORM, ("ns", "a"), "", None)
-    assert made.platform("ns", "a") is None and [p["metadata"]["name"] for p in made.platforms()] == ["b"]
+    assert made.platform("ns", "a") is None and made.platform_keys() == [("ns", "b")]
     assert changes == []  # a platform's own change is Kopf's to handle, not drift
+
+
+def test_a_policy_is_kept_packed_and_its_change_reconciles_the_platforms_it_names_before_and_after() -> None:
+    made, changes = cache(synced=True)
+    made.informers[children.POLICY] = [Listed(True)]  # type: ignore[list-item]
+    policy = {
+        "apiVersion": children.POLICY[0],
+        "kind": "ScalingPolicy",
+        "metadata": {"name": "p", "namespace": "ns"},
+        "spec": {"platformRef": "a"},
+    }
+    made._changed(children.POLICY, ("ns", "p"), None, policy)
+    made._changed(children.POLICY, ("ns", "p"), "a", {**policy, "spec": {"platformRef": "b"}})
+    assert made.policies("ns") == [{**policy, "spec": {"platformRef": "b"}}] and made.policies("other") == []
+    assert changes == [("ns", "a"), ("ns", "a"), ("ns", "b")]
+    made._changed(children.POLICY, ("ns", "p"), "b", None)
+    assert made.policies() == [] and changes[-1] == ("ns", "b")
 
 
 def test_children_of_one_kind_are_packed_against_the_first_and_come_back_whole() -> None:

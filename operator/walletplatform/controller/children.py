@@ -144,9 +144,10 @@ class Informer:
 
 
 class ChildCache:
-    """Every watched child, by (namespace, platform), kept small: without ``managedFields`` (but for
-    HPAs, whose minReplicas owner the reconcile reads) and compressed, so 500 platforms' 26,500
-    children fit the chart's memory limit. ``on_change`` hears of each change after the first list."""
+    """Every watched child, by (namespace, platform), and every WalletPlatform and ScalingPolicy, by
+    (namespace, name), kept small: without ``managedFields`` (but for HPAs, whose minReplicas owner the
+    reconcile reads) and compressed, so 500 platforms and their 26,500 children fit the chart's memory
+    limit. ``on_change`` hears of each change after the first list."""
 
     def __init__(self, client: kube.Kube, namespaces: tuple[str, ...] | None, on_change: OnChange) -> None:
         self.client = client
@@ -155,8 +156,8 @@ class ChildCache:
         self._lock = threading.Lock()
         self._index: dict[tuple[str, str], dict[Key, bytes]] = {}
         self._packer = Packer()
-        self._policies: dict[tuple[str, str], dict[str, Any]] = {}
-        self._platforms: dict[tuple[str, str], dict[str, Any]] = {}
+        # The ScalingPolicies and WalletPlatforms themselves, whole but packed, by (namespace, name).
+        self._bodies: dict[tuple[str, str], dict[tuple[str, str], bytes]] = {POLICY: {}, PLATFORM: {}}
         self.informers: dict[tuple[str, str], list[Informer]] = {}
         self.unserved: set[str] = set()
 
@@ -207,20 +208,13 @@ class ChildCache:
         counts: bool = True,
     ) -> None:
         namespace, name = where
-        if kind == PLATFORM:  # Kopf handles the platform's own changes; this is its latest body
-            with self._lock:
-                if new is None:
-                    self._platforms.pop(where, None)
-                else:
-                    self._platforms[where] = new  # decoded afresh from the event: ours to keep
-            return
         platforms = {p for p in (old, _platform_ref(new) if kind == POLICY and new else None) if p}
         with self._lock:
-            if kind == POLICY:
+            if kind in self._bodies:
                 if new is None:
-                    self._policies.pop(where, None)
+                    self._bodies[kind].pop(where, None)
                 else:
-                    self._policies[where] = new
+                    self._bodies[kind][where] = self._packer.pack(new)
             else:
                 key = (kind[0], kind[1], name)
                 if old is not None:
@@ -228,6 +222,8 @@ class ChildCache:
                 if new is not None:
                     platforms.add(_platform(new))
                     self._index.setdefault((namespace, _platform(new)), {})[key] = self._packer.pack(new)
+        if kind == PLATFORM:  # Kopf handles the platform's own changes; this is its latest body
+            return
         if counts and all(i.synced.is_set() for i in self.informers.get(kind, [])):  # the first list is no change
             for platform in sorted(platforms - {""}):
                 self.on_change(namespace, platform)
@@ -240,17 +236,19 @@ class ChildCache:
     def platform(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The WalletPlatform as last seen (None when it is gone)."""
         with self._lock:
-            return self._platforms.get((namespace, name))
+            blob = self._bodies[PLATFORM].get((namespace, name))
+        return None if blob is None else self._packer.unpack(PLATFORM, blob)
 
-    def platforms(self) -> list[dict[str, Any]]:
-        """Every WalletPlatform of the watched namespaces, by namespace and name."""
+    def platform_keys(self) -> list[tuple[str, str]]:
+        """Every WalletPlatform of the watched namespaces, as (namespace, name), sorted."""
         with self._lock:
-            return [self._platforms[key] for key in sorted(self._platforms)]
+            return sorted(self._bodies[PLATFORM])
 
     def policies(self, namespace: str | None = None) -> list[dict[str, Any]]:
         """The ScalingPolicies of ``namespace`` (of every watched namespace when None)."""
         with self._lock:
-            return [body for (ns, _), body in self._policies.items() if namespace in (None, ns)]
+            blobs = [blob for (ns, _), blob in self._bodies[POLICY].items() if namespace in (None, ns)]
+        return [self._packer.unpack(POLICY, blob) for blob in blobs]
 
 
 class Packer:

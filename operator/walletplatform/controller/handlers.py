@@ -10,7 +10,7 @@ and the periodic loops (platform resync, scaling) started on Kopf's start-up.
   ScalingPolicy changed, reconciles its platform within about a second (``Drift`` collects a burst of
   events into one pass), and every reconcile reads the children from those watches, not by LIST.
 * the resync loop re-reads every platform every ``resync_seconds`` and reconciles it: the safety net
-  behind the watches; a no-op pass makes one LIST of the platforms and no write.
+  behind the watches; a no-op pass reads the platforms from those watches: no request, no write.
 * every background loop runs under ``guarded_loop``: no exception ends it (an API-server outage is
   logged, counted and retried), and the liveness probe fails when a loop stops making progress.
 """
@@ -156,12 +156,14 @@ async def guarded_loop(
         await asyncio.sleep(period if not failures else min(period, 2.0 ** min(failures, 5), MAX_BACKOFF_SECONDS))
 
 
-def _platforms(memo: Memo) -> list[dict[str, Any]]:
-    """Every platform: from the watches once they have listed, else one LIST per watched namespace."""
+def _platform_keys(memo: Memo) -> list[tuple[str, str]]:
+    """Every platform's (namespace, name): from the watches once they have listed, else one LIST per
+    watched namespace."""
     if memo.cache is not None and memo.cache.synced():
-        return memo.cache.platforms()
+        return memo.cache.platform_keys()
     namespaces = memo.settings.namespaces or (None,)
-    return [body for ns in namespaces for body in memo.client.list(API, "WalletPlatform", ns)]
+    listed = (body["metadata"] for ns in namespaces for body in memo.client.list(API, "WalletPlatform", ns))
+    return sorted((meta["namespace"], meta["name"]) for meta in listed)
 
 
 def _platform(memo: Memo, namespace: str, name: str) -> dict[str, Any] | None:
@@ -170,21 +172,27 @@ def _platform(memo: Memo, namespace: str, name: str) -> dict[str, Any] | None:
     return memo.client.get(API, "WalletPlatform", name, namespace)
 
 
+def _reconcile(memo: Memo, namespace: str, name: str, trigger: str) -> None:
+    """Reconcile one platform as last seen; a platform gone or being deleted is left to the garbage
+    collector. Its body is decoded here, for this pass only: a pass over every platform holds one at a
+    time, not all of them."""
+    body = _platform(memo, namespace, name)
+    if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
+        return
+    platform_ctl.reconcile_platform(memo.client, body, memo.catalog, trigger=trigger, cache=memo.cache)
+
+
 async def _resync_once(memo: Memo) -> None:
     """Reconcile every platform (in a thread: the client is sync)."""
-    bodies = await asyncio.to_thread(_platforms, memo)
-    log.info("resync: %d platform(s)", len(bodies))
+    keys = await asyncio.to_thread(_platform_keys, memo)
+    log.info("resync: %d platform(s)", len(keys))
     if memo.cache is not None:
         await asyncio.to_thread(memo.cache.refresh_kinds)  # a CRD installed since: watch its kind too
-    for body in bodies:
-        if (body.get("metadata") or {}).get("deletionTimestamp"):
-            continue
+    for namespace, name in keys:
         try:
-            await asyncio.to_thread(
-                platform_ctl.reconcile_platform, memo.client, body, memo.catalog, trigger="resync", cache=memo.cache
-            )
+            await asyncio.to_thread(_reconcile, memo, namespace, name, "resync")
         except Exception:  # one platform's failure must not stop the others' resync
-            log.exception("resync of %s/%s failed", body["metadata"]["namespace"], body["metadata"]["name"])
+            log.exception("resync of %s/%s failed", namespace, name)
 
 
 async def _resync_loop(memo: Memo) -> None:
@@ -194,16 +202,10 @@ async def _resync_loop(memo: Memo) -> None:
 
 
 async def _drift_once(memo: Memo) -> None:
-    """Reconcile the platforms whose children changed (the event may be their deletion: a platform gone or
-    being deleted is left to the garbage collector)."""
+    """Reconcile the platforms whose children changed (the event may be their deletion)."""
     for namespace, name in memo.drift.due(time.monotonic()):
-        body = await asyncio.to_thread(_platform, memo, namespace, name)
-        if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
-            continue
         try:
-            await asyncio.to_thread(
-                platform_ctl.reconcile_platform, memo.client, body, memo.catalog, trigger="drift", cache=memo.cache
-            )
+            await asyncio.to_thread(_reconcile, memo, namespace, name, "drift")
         except Exception:  # one platform's failure must not stop the others' repair
             log.exception("drift repair of %s/%s failed", namespace, name)
 
