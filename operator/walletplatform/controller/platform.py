@@ -212,10 +212,14 @@ def render_desired(
 Children = dict[tuple[str, str, str], Any]
 
 
-# Applies of one platform run concurrently, at most this many at once, in waves so that what others
-# refer to exists first (ServiceAccounts, Secrets and ConfigMaps before the workloads that mount them;
-# workloads before the autoscalers, budgets and monitors that target them).
-APPLY_CONCURRENCY = 8
+# Applies of one platform run concurrently in waves, so that what others refer to exists first
+# (ServiceAccounts, Secrets and ConfigMaps before the workloads that mount them; workloads before the
+# autoscalers, budgets and monitors that target them). Every reconcile shares one pool: at most this
+# many requests of the operator's applies are in flight at once, however many platforms reconcile
+# together, and its threads live as long as the process (a pool per pass started and ended eight
+# threads for every platform of every resync).
+APPLY_CONCURRENCY = 16
+_pool = concurrent.futures.ThreadPoolExecutor(APPLY_CONCURRENCY, thread_name_prefix="apply")
 WAVES = {
     "ConfigMap": 0,
     "Secret": 0,
@@ -260,24 +264,26 @@ def _apply_children(
 
     missing = [obj for obj in todo if compare.object_key(obj) not in live]
     outcomes: dict[int, _Outcome] = {}
-    with concurrent.futures.ThreadPoolExecutor(APPLY_CONCURRENCY, thread_name_prefix="apply") as pool:
-        existing = _existing_names(client, missing, pool)
+    existing = _existing_names(client, missing, _pool)
 
-        def one(obj: common.Manifest) -> _Outcome:
-            key = compare.object_key(obj)
-            if key not in live and (foreign := _foreign(client, obj, existing.get(key[:2]))):
-                return _Outcome(foreign=foreign)
-            verdict = compare.decide_write(obj, live.get(key))
-            if not verdict.write:
-                return _Outcome()
-            try:
-                return _Outcome(why=verdict.reason, applied=client.apply(obj, settings_mod.OPERATOR_MANAGER))
-            except kube.ApiError as exc:
-                return _Outcome(why=verdict.reason, error=exc.message)
+    def one(obj: common.Manifest) -> _Outcome:
+        key = compare.object_key(obj)
+        if key not in live and (foreign := _foreign(client, obj, existing.get(key[:2]))):
+            return _Outcome(foreign=foreign)
+        verdict = compare.decide_write(obj, live.get(key))
+        if not verdict.write:
+            return _Outcome()
+        try:
+            return _Outcome(why=verdict.reason, applied=client.apply(obj, settings_mod.OPERATOR_MANAGER))
+        except kube.ApiError as exc:
+            return _Outcome(why=verdict.reason, error=exc.message)
 
-        for wave in range(LAST_WAVE + 1):
-            batch = [i for i, obj in enumerate(todo) if WAVES.get(str(obj["kind"]), LAST_WAVE) == wave]
-            outcomes |= dict(zip(batch, pool.map(lambda i: one(todo[i]), batch), strict=True))
+    for wave in range(LAST_WAVE + 1):
+        batch = [i for i, obj in enumerate(todo) if WAVES.get(str(obj["kind"]), LAST_WAVE) == wave]
+        # A live child that matches needs no request: settled here; the rest go to the shared pool.
+        busy = [i for i in batch if not _up_to_date(todo[i], live)]
+        outcomes |= {i: _Outcome() for i in set(batch) - set(busy)}
+        outcomes |= dict(zip(busy, _pool.map(lambda i: one(todo[i]), busy), strict=True))
     for i, obj in enumerate(todo):
         outcome = outcomes[i]
         if outcome.foreign:
@@ -290,6 +296,11 @@ def _apply_children(
             result.written.append(f"{_describe(obj)} ({outcome.why})")
             metrics.OBJECTS_APPLIED.labels(str(obj["kind"])).inc()
     return reason
+
+
+def _up_to_date(obj: common.Manifest, live: Children) -> bool:
+    key = compare.object_key(obj)
+    return key in live and not compare.decide_write(obj, live[key]).write
 
 
 def _existing_names(
