@@ -163,3 +163,22 @@ def test_no_fork_while_another_thread_runs() -> None:
     finally:
         release.set()
         other.join()
+
+
+def test_strategies_with_the_same_floors_share_one_replay(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = series.Series(seeded_trace().start, 60.0, seeded_trace().values[: 10 * 1440])
+    service = catalog.load_catalog()["transaction"]
+    config = run.Config(service=service, capacity=run.capacity_for_peak(data, 20, 0.7))
+    replayed: list[list[int]] = []
+    simulate = run.simulate
+    monkeypatch.setattr(run, "simulate", lambda replay, *args: replayed.append(args[1]) or simulate(replay, *args))
+    baseline = run.run(data, config, jobs=1)
+    assert len(replayed) == 4 and replayed[0] != replayed[1]  # the learned schedule differs from reactive's
+    replayed.clear()
+    # A learned schedule at the static minimum throughout: the floors reactive HPA replays.
+    monkeypatch.setattr(run, "learned_schedule", lambda *_: np.full(24, float(service.min_replicas)))
+    result = run.run(data, config, jobs=1)
+    assert len(replayed) == 3 and [service.min_replicas] * len(replayed[0]) == replayed[0]
+    strategies = result["strategies"]
+    assert strategies["schedule"] == strategies["reactive"] == baseline["strategies"]["reactive"]  # type: ignore[index]
+    assert strategies["predictive"] == baseline["strategies"]["predictive"]  # type: ignore[index]

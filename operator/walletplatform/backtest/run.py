@@ -334,10 +334,19 @@ def run(data: series.Series, config: Config, jobs: int | None = None) -> dict[st
             pool.submit(engine_floors, [(s, high)], registry.FORECASTERS[s.forecaster], low): name
             for name, s in (("predictive", spec), ("naive", naive_spec))
         }
-        replayed = {name: pool.submit(simulate, config, floors[name], high) for name in ("reactive", "schedule")}
+        replayed: dict[str, concurrent.futures.Future[Score]] = {}
+
+        def replay_floors(name: str) -> None:
+            """Replay ``name``'s floors, or reuse the replay of a strategy with the same floors (the
+            learned schedule is often the static minimum throughout, as reactive HPA's is)."""
+            same = next((other for other in replayed if floors[other] == floors[name]), None)
+            replayed[name] = replayed[same] if same else pool.submit(simulate, config, floors[name], high)
+
+        for name in ("reactive", "schedule"):
+            replay_floors(name)
         for future in concurrent.futures.as_completed(decided):
             (floors[decided[future]],) = future.result()
-            replayed[decided[future]] = pool.submit(simulate, config, floors[decided[future]], high)
+            replay_floors(decided[future])
         scores = {name: replayed[name].result() for name in ("reactive", "schedule", "predictive", "naive")}
     scored_demand = replay.scored_demand
     static = max(low, int(np.nanmax(needed)))
