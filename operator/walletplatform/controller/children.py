@@ -252,7 +252,7 @@ class ChildCache:
 
 
 class Packer:
-    """Children as compressed JSON, each kind against a preset dictionary: the first object of its kind
+    """Objects as compressed JSON, each kind against a preset dictionary: the first object of its kind
     the cache keeps. Every platform's Deployments (Services, HPAs...) come from one template, so an
     object compresses to its differences from that one: about 4x smaller than compressing it alone
     (8 KB instead of 35 KB for the dev platform's 53 objects), for about 45 us more per object."""

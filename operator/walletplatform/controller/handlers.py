@@ -158,7 +158,7 @@ async def guarded_loop(
 
 def _platform_keys(memo: Memo) -> list[tuple[str, str]]:
     """Every platform's (namespace, name): from the watches once they have listed, else one LIST per
-    watched namespace."""
+    watched namespace (and then ``_platform`` GETs each: only until every watch has listed once)."""
     if memo.cache is not None and memo.cache.synced():
         return memo.cache.platform_keys()
     namespaces = memo.settings.namespaces or (None,)
