@@ -266,24 +266,22 @@ def _apply_children(
     outcomes: dict[int, _Outcome] = {}
     existing = _existing_names(client, missing, _pool)
 
-    def one(obj: common.Manifest) -> _Outcome:
+    def one(obj: common.Manifest, verdict: compare.Verdict) -> _Outcome:
         key = compare.object_key(obj)
         if key not in live and (foreign := _foreign(client, obj, existing.get(key[:2]))):
             return _Outcome(foreign=foreign)
-        verdict = compare.decide_write(obj, live.get(key))
-        if not verdict.write:
-            return _Outcome()
         try:
             return _Outcome(why=verdict.reason, applied=client.apply(obj, settings_mod.OPERATOR_MANAGER))
         except kube.ApiError as exc:
             return _Outcome(why=verdict.reason, error=exc.message)
 
+    verdicts = [compare.decide_write(obj, live.get(compare.object_key(obj))) for obj in todo]
     for wave in range(LAST_WAVE + 1):
         batch = [i for i, obj in enumerate(todo) if WAVES.get(str(obj["kind"]), LAST_WAVE) == wave]
         # A live child that matches needs no request: settled here; the rest go to the shared pool.
-        busy = [i for i in batch if not _up_to_date(todo[i], live)]
-        outcomes |= {i: _Outcome() for i in set(batch) - set(busy)}
-        outcomes |= dict(zip(busy, _pool.map(lambda i: one(todo[i]), busy), strict=True))
+        outcomes |= {i: _Outcome() for i in batch if not verdicts[i].write}
+        busy = [i for i in batch if verdicts[i].write]
+        outcomes |= dict(zip(busy, _pool.map(lambda i: one(todo[i], verdicts[i]), busy), strict=True))
     for i, obj in enumerate(todo):
         outcome = outcomes[i]
         if outcome.foreign:
@@ -296,11 +294,6 @@ def _apply_children(
             result.written.append(f"{_describe(obj)} ({outcome.why})")
             metrics.OBJECTS_APPLIED.labels(str(obj["kind"])).inc()
     return reason
-
-
-def _up_to_date(obj: common.Manifest, live: Children) -> bool:
-    key = compare.object_key(obj)
-    return key in live and not compare.decide_write(obj, live[key]).write
 
 
 def _existing_names(
