@@ -95,7 +95,7 @@ def test_origins_a_gap_left_unscored_are_not_replayed_again_by_the_next_refresh(
 
 
 @pytest.mark.parametrize("replicas", [0, 1, 2, 7, 20])
-def test_recommends_current_is_the_simulators_own_arithmetic(replicas: int) -> None:
+def test_raw_desired_is_the_simulators_own_arithmetic(replicas: int) -> None:
     rng = np.random.default_rng(replicas)
     capacity, target = 10.0, 0.7
     # around the count's own demand (the tolerance's edges) and far from it, NaN and zero included
@@ -103,30 +103,55 @@ def test_recommends_current_is_the_simulators_own_arithmetic(replicas: int) -> N
     demand = np.concatenate([centre * rng.uniform(0.8, 1.2, 4000), rng.uniform(0, 400, 1000), [np.nan, 0.0]])
     behavior = catalog.load_catalog()["transaction"].behavior
     simulator = hpa.HpaSimulator(behavior, 50, target, capacity, 120.0, replicas=replicas)  # every pod ready
-    expected = [simulator._raw_desired(0.0, value) == replicas for value in demand.tolist()]
-    assert hpa.recommends_current(demand, replicas, capacity, target).tolist() == expected
-    assert replicas == 0 or 0 < sum(expected) < len(expected)  # both outcomes are exercised (none ready: all hold)
+    expected = [simulator._raw_desired(0.0, value) for value in demand.tolist()]
+    assert hpa.raw_desired(demand, replicas, capacity, target).tolist() == expected
+    held = sum(value == replicas for value in expected)
+    assert replicas == 0 or 0 < held < len(expected)  # both outcomes are exercised (none ready: all hold)
 
 
-def test_settled_stretches_passed_in_one_step_score_as_sync_by_sync(monkeypatch: pytest.MonkeyPatch) -> None:
+def noisy_minutes() -> series.Series:
+    """The seeded trace at 1-minute resolution with its noise doubled: the count moves every few minutes."""
     data = seeded_trace()
-    held = series.Series(data.start, 1800.0, data.values[::30])  # 30-minute buckets, as the taxi trace
-    replay = run.prepare(trace.per_minute(held))
+    return series.Series(data.start, data.step, data.values * np.random.default_rng(8).lognormal(0, 0.2, len(data)))
+
+
+@pytest.mark.parametrize("trace_name", ["30-minute buckets", "noisy minutes"])
+def test_quiet_stretches_passed_in_one_step_score_as_sync_by_sync(
+    monkeypatch: pytest.MonkeyPatch, trace_name: str
+) -> None:
+    data = seeded_trace()
+    if trace_name == "30-minute buckets":  # as the taxi trace: the count holds for hours
+        data = series.Series(data.start, 1800.0, data.values[::30])
+    else:
+        data = noisy_minutes()
+    replay = run.prepare(trace.per_minute(data))
     service = catalog.load_catalog()["transaction"]
-    config = run.Config(service=service, capacity=run.capacity_for_peak(held, 20, 0.7))
+    config = run.Config(service=service, capacity=run.capacity_for_peak(data, 20, 0.7))
     floors = [1 + (m // 97) % 4 for m in range(len(replay.times))]  # a floor that changes now and then
-    holds = []
-    hold = hpa.HpaSimulator.hold
-    monkeypatch.setattr(hpa.HpaSimulator, "hold", lambda self, now: holds.append(now) or hold(self, now))
+    passes: list[int] = []
+    pass_quiet = hpa.HpaSimulator.pass_quiet
+    monkeypatch.setattr(
+        hpa.HpaSimulator,
+        "pass_quiet",
+        lambda self, start, desired: passes.append(len(desired)) or pass_quiet(self, start, desired),
+    )
     for minute_floors in ([service.min_replicas] * len(replay.times), floors):
         fast = run.simulate(replay, config, minute_floors, 40)
-        skipped = len(holds)
+        skipped = sum(passes) // 4
         monkeypatch.setattr(run, "SKIP_MIN_MINUTES", len(replay.times) + 1)  # never skip: sync by sync
         slow = run.simulate(replay, config, minute_floors, 40)
         monkeypatch.setattr(run, "SKIP_MIN_MINUTES", 4)
-        assert skipped > 10 and len(holds) == skipped  # stretches were skipped, and only in the fast run
-        holds.clear()
+        # stretches were passed, and only in the fast run: over half of all minutes
+        assert skipped > len(replay.times) // 2 and sum(passes) // 4 == skipped
+        passes.clear()
         assert dataclasses.asdict(fast) == dataclasses.asdict(slow)
+        assert fast.actions > 100
+
+
+def test_a_quiet_stretch_is_not_searched_at_times_off_the_second() -> None:
+    data = noisy_minutes()
+    replay = run.prepare(trace.per_minute(series.Series(data.start + 0.5, data.step, data.values)))
+    assert not replay.whole_seconds and run.prepare(trace.per_minute(data)).whole_seconds
 
 
 def test_replays_in_parallel_give_the_figures_of_one_process() -> None:

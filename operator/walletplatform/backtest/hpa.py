@@ -8,10 +8,11 @@ start-up; on scale-down, pods that are not ready go first.
 
 Made for replays of millions of syncs: pods are kept sorted by when they become ready, and each
 stabilisation window keeps only the recommendations that can still be its extreme (a monotonic
-queue), so a sync costs the same whatever the windows' lengths. A settled HPA (both windows hold only
-the current count, every pod ready) stays settled through every sync that recommends that count under
-a minReplicas no higher: ``settled`` and ``hold`` let a replay pass such stretches in one step, and
-``recommends_current`` finds where they end."""
+queue), so a sync costs the same whatever the windows' lengths. While every pod is ready, the count
+stays where it is through every sync whose scale-up window still holds a recommendation at or below
+it and whose scale-down window one at or above it (under a minReplicas no higher): ``quiet_syncs``
+finds, for a run of recommendations made all at once (``raw_desired``), how many syncs that lasts,
+and ``pass_quiet`` leaves the windows as those syncs would have."""
 
 from __future__ import annotations
 
@@ -77,11 +78,14 @@ class HpaSimulator:
     def _limit(self, now: float, up: bool) -> int:
         if self.events and now - self.events[-1][0] < MAX_PERIOD:
             return self._policy_limit(now, up)
-        # No change within any period: every policy starts from the current count, so the limit is
-        # the same whenever the count is (a service held where 10% of it rounds to no pod, for hours).
+        return self._settled_limit(up)
+
+    def _settled_limit(self, up: bool) -> int:
+        """The limit with no change within any period: every policy starts from the current count, so it
+        is the same whenever the count is (a service held where 10% of it rounds to no pod, for hours)."""
         key = (up, self.replicas)
         if key not in self._quiet_limits:
-            self._quiet_limits[key] = self._policy_limit(now, up)
+            self._quiet_limits[key] = self._policy_limit(math.inf, up)  # no change within a period
         return self._quiet_limits[key]
 
     def _policy_limit(self, now: float, up: bool) -> int:
@@ -101,21 +105,63 @@ class HpaSimulator:
         least_change = min if up else max
         return (most_change if direction.select_policy == service.SelectPolicy.MAX else least_change)(limits)
 
-    def settled(self, now: float) -> bool:
-        """Whether the state at ``now`` is one that a sync recommending the current count leaves as it is
-        (but for the windows' timestamps): both windows hold only this count and every pod is ready."""
-        lows, highs, replicas = self.lows, self.highs, self.replicas
-        return (
-            len(lows) == 1 == len(highs)
-            and lows[0][1] == replicas == highs[0][1]
-            and replicas <= self.max_replicas
-            and (not self.pods or self.pods[-1] <= now)
-        )
+    def all_ready(self, now: float) -> bool:
+        return not self.pods or self.pods[-1] <= now
 
-    def hold(self, now: float) -> None:
-        """What the syncs up to ``now`` did to a ``settled`` HPA whose every recommendation was the current
-        count and whose minReplicas stayed at most it: they renewed the windows' one entry."""
-        self.lows[0] = self.highs[0] = (now, self.replicas)
+    def quiet_syncs(self, start: float, desired: npt.NDArray[np.int64], floors: npt.NDArray[np.int64]) -> int:
+        """How many of the syncs at ``start``, ``start + SYNC``, ... leave the count as it is, when they
+        recommend ``desired`` (``raw_desired`` with every pod ready, as they stay) under minReplicas
+        ``floors``. A sync leaves it when no floor is above it and the windows' recommendation is the
+        count (the scale-up window holds a recommendation at or below it, the scale-down window one at
+        or above it, their own entries included), or the change is clamped or rate-limited back to it:
+        up at maxReplicas, down at a floor of the count, either way where a policy allows no pod
+        without a recent change. Times are whole seconds, so the windows' arithmetic is exact."""
+        replicas, count = self.replicas, len(desired)
+        if replicas > self.max_replicas:
+            return 0
+        index = np.arange(count)
+        times = start + SYNC * index
+        quiet = floors <= replicas
+        last_change = self.events[-1][0] if self.events else -math.inf
+        unlimited = times - last_change >= MAX_PERIOD  # where the rate limits start from the count
+        below = [at for at, value in self.lows if value <= replicas]
+        above = [at for at, value in self.highs if value >= replicas]
+        for up, before, window, side in (
+            (True, below, self._up_window, desired <= replicas),
+            (False, above, self._down_window, desired >= replicas),
+        ):
+            latest = np.maximum.accumulate(np.where(side, index, -1))  # the last of these syncs on that side
+            held = (latest >= 0) & ((index - latest) * SYNC <= window)
+            if before:  # or an entry the window holds now
+                held |= times - before[-1] <= window
+            if self._settled_limit(up) == replicas:
+                held |= unlimited
+            held |= replicas == self.max_replicas if up else floors == replicas
+            quiet &= held
+        loud = np.flatnonzero(~quiet)
+        return int(loud[0]) if loud.size else count
+
+    def pass_quiet(self, start: float, desired: npt.NDArray[np.int64]) -> None:
+        """Leave the windows as the quiet syncs from ``start`` recommending ``desired`` would have (only
+        the ones still inside a window at the last of them can be in it)."""
+        reach = max(self._up_window, self._down_window)
+        first = max(0, len(desired) - 1 - int(reach // SYNC))
+        for k, value in enumerate(desired[first:].tolist(), start=first):
+            self._record(start + SYNC * k, value)
+
+    def _record(self, now: float, desired: int) -> None:
+        """Put a recommendation in both windows and drop what it makes stale or outranks."""
+        lows, highs = self.lows, self.highs
+        while lows and lows[-1][1] >= desired:
+            lows.pop()
+        lows.append((now, desired))
+        while now - lows[0][0] > self._up_window:
+            lows.popleft()
+        while highs and highs[-1][1] <= desired:
+            highs.pop()
+        highs.append((now, desired))
+        while now - highs[0][0] > self._down_window:
+            highs.popleft()
 
     def sync(self, now: float, demand: float, min_replicas: int) -> None:
         """One HPA sync at ``now`` with the (stale) demand the metrics pipeline reports."""
@@ -131,16 +177,7 @@ class HpaSimulator:
             # Settled: both windows hold only this count and so does the new recommendation: no change.
             lows[0] = highs[0] = (now, desired)
             return
-        while lows and lows[-1][1] >= desired:
-            lows.pop()
-        lows.append((now, desired))
-        while now - lows[0][0] > self._up_window:
-            lows.popleft()
-        while highs and highs[-1][1] <= desired:
-            highs.pop()
-        highs.append((now, desired))
-        while now - highs[0][0] > self._down_window:
-            highs.popleft()
+        self._record(now, desired)
         result = min(max(replicas, lows[0][1]), highs[0][1])
         if result > replicas:
             result = min(result, self._limit(now, up=True))
@@ -165,14 +202,14 @@ class HpaSimulator:
         self.replicas = replicas
 
 
-def recommends_current(demand: series.Array, replicas: int, capacity: float, target: float) -> npt.NDArray[np.bool_]:
-    """Where a sync reading ``demand`` with all of ``replicas`` pods ready recommends ``replicas``: the
-    arithmetic of ``_raw_desired`` (ready == replicas), element-wise and in the same order of operations."""
+def raw_desired(demand: series.Array, replicas: int, capacity: float, target: float) -> npt.NDArray[np.int64]:
+    """What each sync reading ``demand`` recommends with all of ``replicas`` pods ready: the arithmetic of
+    ``_raw_desired`` (ready == replicas), element-wise and in the same order of operations."""
     if replicas == 0:
-        return np.ones(demand.shape, dtype=np.bool_)
+        return np.zeros(demand.shape, dtype=np.int64)
     with np.errstate(invalid="ignore"):
         ratio = demand / capacity / replicas / target
-        within: npt.NDArray[np.bool_] = (
-            np.isnan(demand) | (np.abs(ratio - 1) <= TOLERANCE) | (np.ceil(ratio * replicas) == replicas)
-        )
-    return within
+        hold = np.isnan(demand) | (np.abs(ratio - 1) <= TOLERANCE)
+        moved = np.ceil(np.where(hold, 1.0, ratio) * replicas)
+    desired: npt.NDArray[np.int64] = np.where(hold, replicas, moved).astype(np.int64)
+    return desired

@@ -7,7 +7,6 @@ outlook rebuilt every ``refresh`` from the history before that instant."""
 
 from __future__ import annotations
 
-import bisect
 import concurrent.futures
 import dataclasses
 import itertools
@@ -16,6 +15,7 @@ import warnings
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import numpy.typing as npt
 
 from walletplatform.backtest import hpa, trace, workers
 from walletplatform.forecast import base, registry, series
@@ -129,25 +129,15 @@ class Replay:
     first_week: int
     times: list[float]
     stale: tuple[list[float], list[float], list[float], list[float]]
-    syncs: series.Array  # the same demand as one matrix (minute, sync), for the settled-stretch search
+    syncs: series.Array  # the same demand as one matrix (minute, sync), for the quiet-stretch search
     scored: list[bool]
     values: list[float]
+    whole_seconds: bool  # every sync falls on a whole second: the quiet-stretch search is exact
     _memo: dict[tuple[object, ...], object] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @property
     def scored_demand(self) -> list[float]:
         return [value for value, ok in zip(self.values, self.scored, strict=True) if ok]
-
-    def steady_until(self, first: int, replicas: int, capacity: float, target: float) -> int:
-        """The first minute from ``first`` on with a sync that, all of ``replicas`` pods ready, would not
-        recommend ``replicas`` (``len(times)`` when there is none). One pass over the trace per count."""
-        key = ("breaks", replicas, capacity, target)
-        if key not in self._memo:
-            holding = hpa.recommends_current(self.syncs, replicas, capacity, target).all(axis=1)
-            self._memo[key] = np.flatnonzero(~holding).tolist()
-        breaks: list[int] = self._memo[key]  # type: ignore[assignment]
-        k = bisect.bisect_left(breaks, first)
-        return breaks[k] if k < len(breaks) else len(self.times)
 
     def scored_between(self, first: int, end: int) -> tuple[int, series.Array]:
         """How many minutes of [first, end) are scored, and the demand of those (NaN for the others)."""
@@ -198,6 +188,7 @@ def prepare(data: series.Series) -> Replay:
         syncs,
         [m >= first_week and not math.isnan(demand[m]) for m in minutes],
         demand[minutes.start :].tolist(),
+        float(minute.start).is_integer() and abs(times[-1]) < 2**52,
     )
 
 
@@ -247,17 +238,34 @@ def engine_floors(
     return floors
 
 
-# Settled stretches shorter than this many minutes are replayed sync by sync: passing them in one step
+# Quiet stretches shorter than this many minutes are replayed sync by sync: passing them in one step
 # costs more than it saves. Either way the figures are the same.
 SKIP_MIN_MINUTES = 4
+
+
+def quiet_until(
+    replay: Replay, simulator: hpa.HpaSimulator, first: int, floors: npt.NDArray[np.int64], config: Config
+) -> tuple[int, npt.NDArray[np.int64]]:
+    """The first minute from ``first`` on (``len(times)`` when there is none) with a sync that may change
+    the count of an HPA whose every pod is ready (``HpaSimulator.quiet_syncs``): the syncs before it
+    only renew the windows. Returns it and those syncs' recommendations. Searched over a span that
+    grows until it holds that minute."""
+    n, replicas, span = len(replay.times), simulator.replicas, 16
+    while True:
+        stop = min(n, first + span)
+        desired = hpa.raw_desired(replay.syncs[first:stop].ravel(), replicas, config.capacity, config.target)
+        end = first + simulator.quiet_syncs(replay.times[first], desired, np.repeat(floors[first:stop], 4)) // 4
+        if end < stop or stop == n:
+            return end, desired[: 4 * (end - first)]
+        span *= 4
 
 
 def simulate(replay: Replay, config: Config, floors: list[int], high: int) -> Score:
     """Replay the HPA (at ``config.target``) with minReplicas following ``floors``; score the minutes.
 
-    Where the HPA is settled and every sync of the coming minutes recommends its current count under a
-    floor no higher, those minutes change nothing but the windows' timestamps: they are passed in one
-    step (``HpaSimulator.hold``) and scored together, with the same figures as sync by sync."""
+    Where every pod is ready and the coming syncs cannot change the count under floors no higher
+    (``quiet_until``), those minutes change nothing but the stabilisation windows: they are passed in
+    one step (``HpaSimulator.pass_quiet``) and scored together, with the same figures as sync by sync."""
     simulator = hpa.HpaSimulator(
         config.service.behavior,
         high,
@@ -269,8 +277,8 @@ def simulate(replay: Replay, config: Config, floors: list[int], high: int) -> Sc
     score = Score()
     sync, (stale0, stale1, stale2, stale3) = simulator.sync, replay.stale
     times, scored, values, capacity = replay.times, replay.scored, replay.values, config.capacity
-    floors_array, raised = np.asarray(floors), {}  # by count: the minutes whose floor is above it
-    i, n = 0, len(times)
+    floors_array = np.asarray(floors)
+    i, n, retry = 0, len(times), 0
     while i < n:  # four 15 s syncs per minute
         now, floor = times[i], floors[i]
         sync(now, stale0[i], floor)
@@ -282,14 +290,11 @@ def simulate(replay: Replay, config: Config, floors: list[int], high: int) -> Sc
             score.floors.append(floor)
         i += 1
         replicas = simulator.replicas
-        if i == n or floors[i] > replicas or not simulator.settled(now + 3 * hpa.SYNC):
+        if i < retry or i == n or not replay.whole_seconds or floors[i] > replicas or not simulator.all_ready(times[i]):
             continue
-        if replicas not in raised:
-            raised[replicas] = np.flatnonzero(floors_array > replicas).tolist()
-        above = raised[replicas]
-        k = bisect.bisect_left(above, i)
-        end = min(above[k] if k < len(above) else n, replay.steady_until(i, replicas, capacity, config.target))
+        end, desired = quiet_until(replay, simulator, i, floors_array, config)
         if end - i < SKIP_MIN_MINUTES:
+            retry = end + 1  # a search from any minute before this one ends at the same minute
             continue
         count, demand = replay.scored_between(i, end)
         ready_capacity = replicas * capacity
@@ -297,7 +302,7 @@ def simulate(replay: Replay, config: Config, floors: list[int], high: int) -> Sc
         score.saturated_minutes += int(np.count_nonzero(demand > ready_capacity))
         score.ready_capacity += [ready_capacity] * count
         score.floors += itertools.compress(floors[i:end], scored[i:end])
-        simulator.hold(times[end - 1] + 3 * hpa.SYNC)
+        simulator.pass_quiet(times[i], desired)
         i = end
     score.actions = simulator.actions
     return score
