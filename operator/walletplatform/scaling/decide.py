@@ -9,6 +9,7 @@ stabilisation), held or fallen back when Prometheus is in trouble, and gated by 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from datetime import UTC, datetime
 
 from walletplatform.models import scaling
@@ -28,9 +29,10 @@ class ServiceState:
     current_replicas: int | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Memory:
-    """What the engine remembers between decisions (kept in the ScalingPolicy's status)."""
+class Memory(typing.NamedTuple):
+    """What the engine remembers between decisions (kept in the ScalingPolicy's status). The engine's
+    value objects made once a decision are named tuples: a backtest makes hundreds of thousands, and a
+    tuple is made several times faster than a frozen dataclass."""
 
     floor: int | None = None
     decided_at: datetime | None = None
@@ -38,8 +40,10 @@ class Memory:
     last_good_at: datetime | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Decision:
+FRESH = Memory()  # a service the engine has not decided before
+
+
+class Decision(typing.NamedTuple):
     service: str
     floor: int
     desired: int
@@ -90,7 +94,7 @@ def decide(
     state: ServiceState,
     outlook: predictive.Outlook | demand.Trouble | None,
     now: datetime,
-    memory: Memory = Memory(),
+    memory: Memory = FRESH,
 ) -> Decision:
     """Decide the floor of one service at ``now``; ``outlook`` is None when the policy has no predictive part."""
     low = policy.bounds.min_replicas if policy.bounds.min_replicas is not None else state.static_min

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import operator
+import typing
 from datetime import timedelta
 
 import numpy as np
@@ -20,8 +21,7 @@ REPLAY_ORIGINS = 48
 REPLAY_SPACING = 3600.0
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Forecast:
+class Forecast(typing.NamedTuple):
     """What the forecaster said and whether it is used."""
 
     floor: int
