@@ -144,3 +144,11 @@ def test_hpa_stabilisation_windows_match_every_recommendation_kept(seed: int) ->
         sim.sync(now, demand, min_replicas=int(rng.choice([2, 3, 8])))
         assert (sim.lows[0][1], sim.highs[0][1]) == _windows_by_brute_force(history, now, up, down)
         assert sim.ready(now + 1e9) == sim.replicas and sim.pods == sorted(sim.pods)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [([], 0.0), ([np.nan, np.nan], 0.0), ([np.nan, 2.0, np.nan], 120.0), ([1.0, np.nan, 3.0], 180.0)],
+)
+def test_history_covers_from_its_first_usable_sample(values: list[float], expected: float) -> None:
+    assert series.Series(0.0, 60.0, np.array(values, dtype=np.float64)).covered() == expected

@@ -45,9 +45,13 @@ class Series:
 
     def covered(self) -> float:
         """Seconds from the first usable (non-NaN) sample to the end: how far back history reaches."""
+        if not len(self.values):
+            return 0.0
+        if not np.isnan(self.values[0]):  # the usual case, without a scan
+            return float(len(self.values)) * self.step
         usable = ~np.isnan(self.values)
         first = int(np.argmax(usable))  # the first True, or 0 when there is none
-        return 0.0 if usable.size == 0 or not usable[first] else float(len(self.values) - first) * self.step
+        return float(len(self.values) - first) * self.step if usable[first] else 0.0
 
     def tail(self, seconds: float) -> Series:
         """The last ``seconds`` of history."""

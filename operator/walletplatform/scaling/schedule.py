@@ -63,6 +63,8 @@ def active_windows(policy: scaling.ScalingPolicySpec, now: datetime, lead: timed
 def schedule_floor(policy: scaling.ScalingPolicySpec, now: datetime, lead: timedelta) -> tuple[int, str | None]:
     """The highest floor of the active windows (0 when none) and the window's name."""
     best: tuple[int, str | None] = (0, None)
+    if not policy.schedules:
+        return best
     for window in active_windows(policy, now, lead):
         if window.schedule.floor > best[0]:
             best = (window.schedule.floor, window.schedule.name)
