@@ -278,7 +278,7 @@ def simulate(replay: Replay, config: Config, floors: list[int], high: int) -> Sc
     sync, (stale0, stale1, stale2, stale3) = simulator.sync, replay.stale
     times, scored, values, capacity = replay.times, replay.scored, replay.values, config.capacity
     floors_array = np.asarray(floors)
-    i, n, retry = 0, len(times), 0
+    i, n, retry, wait = 0, len(times), 0, 1
     while i < n:  # four 15 s syncs per minute
         now, floor = times[i], floors[i]
         sync(now, stale0[i], floor)
@@ -294,8 +294,11 @@ def simulate(replay: Replay, config: Config, floors: list[int], high: int) -> Sc
             continue
         end, desired = quiet_until(replay, simulator, i, floors_array, config)
         if end - i < SKIP_MIN_MINUTES:
-            retry = end + 1  # a search from any minute before this one ends at the same minute
+            # A search from any minute up to ``end`` would end there too; after a run of short stretches
+            # (a count that moves every few minutes) the next search waits longer, up to an hour.
+            retry, wait = end + wait, min(2 * wait, 64)
             continue
+        wait = 1
         count, demand = replay.scored_between(i, end)
         ready_capacity = replicas * capacity
         score.replica_minutes += replicas * count
