@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from walletplatform.clients import kube
+from walletplatform.clients import kube, kubeconfig
 from walletplatform.devenv import pki
 
 from tests.integration.conftest import Cluster
@@ -21,7 +21,7 @@ from tests.integration.conftest import Cluster
 pytestmark = pytest.mark.integration
 
 
-def kubeconfig(cluster: Cluster, path: pathlib.Path, user: dict[str, Any]) -> pathlib.Path:
+def write_kubeconfig(cluster: Cluster, path: pathlib.Path, user: dict[str, Any]) -> pathlib.Path:
     assert cluster.plane is not None
     ca = (cluster.plane.workdir / "certs" / "apiserver.crt").read_bytes()
     config = {
@@ -69,12 +69,12 @@ def test_every_kubeconfig_credential_reaches_the_server(cluster: Cluster, tmp_pa
         "exec": {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin)}},
     }
     for name, user in users.items():
-        client = kube.Kube(kubeconfig(cluster, tmp_path / f"{name}.kubeconfig", user))
+        client = kube.Kube(write_kubeconfig(cluster, tmp_path / f"{name}.kubeconfig", user))
         assert "kube-system" in namespaces(client), name
 
 
 def test_a_wrong_token_is_refused_with_the_servers_status(cluster: Cluster, tmp_path: pathlib.Path) -> None:
-    client = kube.Kube(kubeconfig(cluster, tmp_path / "wrong.kubeconfig", {"token": "not-a-token"}))
+    client = kube.Kube(write_kubeconfig(cluster, tmp_path / "wrong.kubeconfig", {"token": "not-a-token"}))
     with pytest.raises(kube.ApiError) as caught:
         namespaces(client)
     assert caught.value.status == 401
@@ -84,13 +84,13 @@ def test_a_failing_credential_plugin_is_a_config_error_naming_it(cluster: Cluste
     plugin = tmp_path / "broken-plugin"
     plugin.write_text("#!/bin/sh\necho 'no credentials for you' >&2\nexit 3\n")
     plugin.chmod(plugin.stat().st_mode | stat.S_IXUSR)
-    path = kubeconfig(cluster, tmp_path / "exec.kubeconfig", {"exec": {"command": str(plugin)}})
+    path = write_kubeconfig(cluster, tmp_path / "exec.kubeconfig", {"exec": {"command": str(plugin)}})
     with pytest.raises(
-        kube.ConfigError, match=r"not a usable kubeconfig: exec .*broken-plugin: exit status 3: no cred"
+        kubeconfig.ConfigError, match=r"not a usable kubeconfig: exec .*broken-plugin: exit status 3: no cred"
     ):
         kube.Kube(path)
     plugin.write_text("#!/bin/sh\necho 'not json'\n")
-    with pytest.raises(kube.ConfigError, match="broken-plugin: not an ExecCredential: 'not json"):
+    with pytest.raises(kubeconfig.ConfigError, match="broken-plugin: not an ExecCredential: 'not json"):
         kube.Kube(path)
 
 
@@ -164,8 +164,8 @@ def test_in_cluster_the_service_account_token_is_read_and_read_again(
     url = urllib.parse.urlsplit(cluster.plane.url)
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", str(url.hostname))
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(url.port))
-    monkeypatch.setattr(kube, "SERVICE_ACCOUNT", folder)
-    monkeypatch.setattr(kube, "TOKEN_REREAD_SECONDS", 0)
+    monkeypatch.setattr(kubeconfig, "SERVICE_ACCOUNT", folder)
+    monkeypatch.setattr(kubeconfig, "TOKEN_REREAD_SECONDS", 0)
     client = kube.Kube()
     with pytest.raises(kube.ApiError) as caught:  # the account may do nothing: the server knows who asks
         client.list("v1", "Secret", namespace)
@@ -178,5 +178,5 @@ def test_in_cluster_the_service_account_token_is_read_and_read_again(
 
 def test_outside_a_cluster_the_in_cluster_config_says_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    with pytest.raises(kube.ConfigError, match="KUBERNETES_SERVICE_HOST"):
+    with pytest.raises(kubeconfig.ConfigError, match="KUBERNETES_SERVICE_HOST"):
         kube.Kube()

@@ -11,7 +11,7 @@ import sys
 import urllib3
 
 from walletplatform import API_GROUP, API_VERSION
-from walletplatform.clients import kube
+from walletplatform.clients import kube, kubeconfig
 from walletplatform.models import errors, scaling
 from walletplatform.scaling import report
 
@@ -22,7 +22,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     try:
         client = kube.Kube(args.kubeconfig or default_kubeconfig())  # reads the server's discovery too
         body = client.get(f"{API_GROUP}/{API_VERSION}", "ScalingPolicy", args.policy, args.namespace)
-    except kube.ConfigError as exc:
+    except kubeconfig.ConfigError as exc:
         raise errors.SpecError([errors.Problem(path="--kubeconfig", message=str(exc))]) from None
     except (kube.ApiError, urllib3.exceptions.HTTPError, OSError) as exc:
         print(f"cannot read ScalingPolicy {args.namespace}/{args.policy}: {exc}", file=sys.stderr)

@@ -15,7 +15,7 @@ import urllib3
 
 from walletplatform import API_GROUP, API_VERSION
 from walletplatform.cli import explain
-from walletplatform.clients import kube
+from walletplatform.clients import kube, kubeconfig
 from walletplatform.models import errors
 from walletplatform.render import labels
 
@@ -127,7 +127,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             redis=_optional(client, "redis.redis.opstreelabs.in/v1beta2", "RedisCluster", labels.redis_name(name), ns),
             events=[e for e in client.list("v1", "Event", ns) if _about(e, name)],
         )
-    except kube.ConfigError as exc:
+    except kubeconfig.ConfigError as exc:
         raise errors.SpecError([errors.Problem(path="--kubeconfig", message=str(exc))]) from None
     except (kube.ApiError, urllib3.exceptions.HTTPError, OSError) as exc:
         print(f"cannot read WalletPlatform {ns}/{name}: {exc}", file=sys.stderr)
