@@ -96,13 +96,14 @@ def main() -> None:
             begin = time.perf_counter()
             decide.decide(spec, state, outlook, now + timedelta(seconds=30))
             warm.append(time.perf_counter() - begin)
-        results[name] = {
+        measured = {
             "cold": milliseconds(cold),
             "refresh": milliseconds(refresh[1:]),
             "warm": milliseconds(warm),
             "floor": decision.floor,
         }
-        figures = "  ".join(f"{kind} {results[name][kind]}" for kind in ("cold", "refresh", "warm"))
+        results[name] = measured
+        figures = "  ".join(f"{kind} {measured[kind]}" for kind in ("cold", "refresh", "warm"))
         print(f"{name:17} {figures}", flush=True)
     print(json.dumps(results))
 

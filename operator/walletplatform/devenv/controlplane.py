@@ -14,6 +14,7 @@ import secrets
 import ssl
 import subprocess
 import urllib.request
+from typing import Any
 
 from walletplatform.devenv import hostnet, pki, processes, toolchain
 
@@ -97,7 +98,7 @@ class ControlPlane:
         path.write_text(json.dumps(config, indent=2))
         return path
 
-    def requests(self, user: str) -> list[dict[str, object]]:
+    def requests(self, user: str) -> list[dict[str, Any]]:
         """Every audited request ``user`` made so far (writes; reads too for a service account)."""
         if not self.audit_log.exists():
             return []
