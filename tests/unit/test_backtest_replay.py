@@ -207,3 +207,34 @@ def test_strategies_with_the_same_floors_share_one_replay(monkeypatch: pytest.Mo
     strategies = result["strategies"]
     assert strategies["schedule"] == strategies["reactive"] == baseline["strategies"]["reactive"]  # type: ignore[index]
     assert strategies["predictive"] == baseline["strategies"]["predictive"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("name", sorted(catalog.load_catalog()))
+def test_quiet_stretches_hold_for_every_catalog_behaviour_clamps_and_floors(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Each service's windows and rate limits (a count of 9 that 10% of it cannot lower), a maxReplicas
+    the demand often wants more than (the count clamped there) and floors that jump up and back."""
+    data = noisy_minutes()
+    data = series.Series(data.start, data.step, data.values[: 10 * 1440])
+    replay = run.prepare(data)
+    service = catalog.load_catalog()[name]
+    config = run.Config(service=service, capacity=run.capacity_for_peak(data, 40, 0.7))
+    choices = [service.min_replicas, service.min_replicas, 4, 8]
+    floors = np.repeat(np.random.default_rng(4).choice(choices, len(replay.times) // 97 + 1), 97)
+    minute_floors = floors[: len(replay.times)].tolist()
+    passes: list[int] = []
+    pass_quiet = hpa.HpaSimulator.pass_quiet
+    monkeypatch.setattr(
+        hpa.HpaSimulator,
+        "pass_quiet",
+        lambda self, start, desired: passes.append(len(desired)) or pass_quiet(self, start, desired),
+    )
+    fast = run.simulate(replay, config, minute_floors, 12)
+    skipped = sum(passes) // 4
+    monkeypatch.setattr(run, "SKIP_MIN_MINUTES", len(replay.times) + 1)  # never skip: sync by sync
+    slow = run.simulate(replay, config, minute_floors, 12)
+    assert dataclasses.asdict(fast) == dataclasses.asdict(slow)
+    at_most = [capacity for capacity in fast.ready_capacity if capacity == 12 * config.capacity]
+    assert fast.actions > 30 and len(at_most) > 500  # it moved, and was clamped at maxReplicas for hours
+    assert skipped > len(replay.times) // 2
