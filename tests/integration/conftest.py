@@ -1,8 +1,6 @@
 """Fixtures for integration tests: a session-scoped real control plane with every CRD installed, a
-namespace per test, and a real Prometheus. Component logs are printed when a test fails.
-
-Set WALLET_KIND_CLUSTER=1 on a machine with Docker to run the same tests on a kind cluster through
-pytest-kind instead of the local control plane."""
+namespace per test, and a real Prometheus. Component logs are printed when a test fails. Nothing is
+skipped: a test whose real server cannot run here fails and says why."""
 
 from __future__ import annotations
 
@@ -21,29 +19,18 @@ pytestmark = pytest.mark.integration
 
 
 class Cluster:
-    def __init__(self, kubeconfig: pathlib.Path, plane: controlplane.ControlPlane | None) -> None:
-        self.kubeconfig = kubeconfig
+    def __init__(self, plane: controlplane.ControlPlane) -> None:
+        self.kubeconfig = plane.kubeconfig
         self.plane = plane
-        self.client = kube.Kube(kubeconfig)
+        self.client = kube.Kube(plane.kubeconfig)
 
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    if os.environ.get("WALLET_KIND_CLUSTER"):
-        kind = pytest.importorskip("pytest_kind", reason="WALLET_KIND_CLUSTER needs pytest-kind and Docker")
-        kind_cluster = kind.KindCluster("wallet-tests")
-        kind_cluster.create()
-        try:
-            result = Cluster(pathlib.Path(kind_cluster.kubeconfig_path), None)
-            crds.install(result.client)
-            yield result
-        finally:
-            kind_cluster.delete()
-        return
     plane = controlplane.ControlPlane(tmp_path_factory.mktemp("controlplane"), toolchain.ensure_binaries())
     try:
         plane.start()
-        result = Cluster(plane.kubeconfig, plane)
+        result = Cluster(plane)
         crds.install(result.client)
         yield result
     finally:
@@ -59,8 +46,6 @@ OPERATOR_USER = f"system:serviceaccount:{operator_env.NAMESPACE}:{operator_env.A
 @pytest.fixture(scope="session")
 def operator_kubeconfig(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     """Credentials of the chart's ServiceAccount, with exactly the chart's RBAC: never admin."""
-    if cluster.plane is None:
-        pytest.skip("operator tests need the local control plane (they read its audit log)")
     operator_env.install_rbac(cluster.client)
     return operator_env.operator_kubeconfig(cluster.client, cluster.plane, tmp_path_factory.mktemp("op") / "kubeconfig")
 
@@ -97,11 +82,22 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     cluster.client.delete("v1", "Namespace", name)
 
 
+def require_root() -> None:
+    """A local node changes the host's network, mounts and containerd: without root, fail saying so."""
+    if os.geteuid() != 0:
+        pytest.fail("a local node needs root (network, mounts, containerd): run the tests as root", pytrace=False)
+
+
+@pytest.fixture
+def root() -> None:
+    """For tests that start a local node themselves (``pytest.mark.usefixtures("root")``)."""
+    require_root()
+
+
 def _local_cluster(
     tmp_path_factory: pytest.TempPathFactory, name: str, *, data_operators: bool
 ) -> Iterator[local_cluster.LocalCluster]:
-    if os.geteuid() != 0:
-        pytest.skip("a local node needs root (network, mounts, containerd)")
+    require_root()
     running = local_cluster.LocalCluster(tmp_path_factory.mktemp(name))
     try:
         running.start(print, data_operators=data_operators)
@@ -128,9 +124,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()  # type: ignore[attr-defined]
     funcargs = getattr(item, "funcargs", {})
     if report.failed and "cluster" in funcargs:
-        plane = funcargs["cluster"].plane
-        if plane is not None:
-            report.sections.append(("control plane logs", plane.logs_tail()))
+        report.sections.append(("control plane logs", funcargs["cluster"].plane.logs_tail()))
     for name in ("node_cluster", "data_cluster"):
         if report.failed and name in funcargs:
             report.sections.append(("local cluster logs", funcargs[name].logs_tail()))

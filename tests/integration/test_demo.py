@@ -5,7 +5,6 @@ host (processes, interfaces, routes, iptables rules, mounts, sysctls)."""
 
 from __future__ import annotations
 
-import os
 import pathlib
 import re
 import subprocess
@@ -14,10 +13,7 @@ import sys
 import pytest
 from walletplatform.devenv import hostnet
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the demo's node needs root (network, mounts, containerd)"),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("root")]
 
 
 def test_demo_exits_zero_once_reconciled_and_tears_down(tmp_path: pathlib.Path) -> None:

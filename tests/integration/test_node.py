@@ -10,7 +10,6 @@ reaches other services by their Service names through kube-proxy."""
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import signal
 import subprocess
@@ -24,10 +23,7 @@ import pytest
 from walletplatform.clients import kube
 from walletplatform.devenv import cluster, hostnet, images, processes
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="a local node needs root (network, mounts, containerd)"),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("root")]
 
 RESTRICTED = {
     "allowPrivilegeEscalation": False,

@@ -101,7 +101,6 @@ def test_killed_mid_reconcile_the_next_operator_converges_without_duplicates(
 def test_the_operator_recovers_by_itself_after_an_apiserver_restart(
     cluster: Cluster, namespace: str, start_operator: Any, cat: catalog.Catalog
 ) -> None:
-    assert cluster.plane is not None
     op = start_operator("restart-a")
     processes_wait_leader(op, timeout=WAIT)
     cluster.plane.restart_apiserver()
@@ -145,7 +144,7 @@ def _counter(text: str, name: str) -> float:
 def test_an_apiserver_outage_kills_no_loop_and_never_makes_two_leaders(
     cluster: Cluster, namespace: str, start_operator: Any, cat: catalog.Catalog, outage_seconds: int
 ) -> None:
-    assert cluster.plane is not None and cluster.plane.apiserver is not None
+    assert cluster.plane.apiserver is not None
     first = start_operator(f"outage-a-{outage_seconds}")
     processes_wait_leader(first, timeout=WAIT)
     second = start_operator(f"outage-b-{outage_seconds}")
