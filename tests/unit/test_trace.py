@@ -271,6 +271,11 @@ def test_backtest_replays_a_policy_file_at_the_flags_capacity(
     [
         (["0,5", "1,5", "3000000000,5"], "1970-01-01T00:00:01+00:00 and 2065-01-24T05:20:00+00:00"),
         ([f"{1_700_000_000 + 60 * i},5" for i in range(14_400)] + ["2219000000,5"], "and 2040-04-25T20:53:20+00:00"),
+        # Two rows 16 years apart: one "step", two points, but 8 million minutes to replay (hypothesis found it).
+        (
+            ["2040-01-01T00:00:00Z,", "2024-03-31T02:30:00,45003"],
+            "2024-03-31T02:30:00+00:00 and 2040-01-01T00:00:00+00:00",
+        ),
     ],
 )
 def test_a_stray_row_is_refused_naming_the_gap_not_gridded(rows: list[str], widest: str) -> None:

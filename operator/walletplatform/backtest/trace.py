@@ -32,7 +32,10 @@ EPOCH_MILLISECONDS = 1e11  # epoch seconds reach this in the year 5138; larger n
 # The grid a trace is replayed on is bounded by its rows, not by its timestamps: one stray row (a
 # timestamp of 0 in a trace of today, a year typed 2040) would otherwise ask for billions of points.
 # A grid may be 10 times the rows (traces with long gaps are read), and at most 20 years of minutes.
+# The backtest replays every minute, so the minutes are bounded by the rows too: 10 hours of minutes a
+# row (an hourly trace with gaps); two rows 16 years apart were one 16-year "step" of 8 million minutes.
 GRID_PER_ROW = 10
+MINUTES_PER_ROW = GRID_PER_ROW * 60
 MIN_GRID = 100_000
 MAX_MINUTES = 20 * 366 * 24 * 60
 
@@ -197,11 +200,16 @@ def _iso(seconds: float) -> str:
 
 
 def _check_span(times: series.Array, step: float, source: str) -> None:
-    """SpecError when the rows' span at ``step`` is far more points than rows, or longer than
-    MAX_MINUTES: it names the widest gap, where a stray row usually is."""
+    """SpecError when the rows' span at ``step`` is far more points than rows, far more minutes than
+    rows, or longer than MAX_MINUTES: it names the widest gap, where a stray row usually is."""
     span = float(times[-1] - times[0])
     points = span / step + 1
-    if points <= max(GRID_PER_ROW * len(times), MIN_GRID) and span / 60 <= MAX_MINUTES:
+    minutes = span / 60
+    if (
+        points <= max(GRID_PER_ROW * len(times), MIN_GRID)
+        and minutes <= max(MINUTES_PER_ROW * len(times), MIN_GRID)
+        and minutes <= MAX_MINUTES
+    ):
         return
     widest = int(np.argmax(np.diff(times)))
     raise errors.SpecError(
@@ -210,7 +218,8 @@ def _check_span(times: series.Array, step: float, source: str) -> None:
                 path=source,
                 message=(
                     f"{len(times):,} rows at a {step:g}s step span {span / 86400:,.1f} days ({points:,.0f} points), "
-                    f"more than {GRID_PER_ROW} points per row or {MAX_MINUTES // (366 * 24 * 60)} years allow; "
+                    f"more than {GRID_PER_ROW} points or {MINUTES_PER_ROW} minutes per row, or "
+                    f"{MAX_MINUTES // (366 * 24 * 60)} years, allow; "
                     f"the widest gap is between {_iso(times[widest])} and {_iso(times[widest + 1])}: "
                     "is a row out of place?"
                 ),
